@@ -1,0 +1,111 @@
+"""The Storyloom app: `create_app(settings)` builds everything; `app` is for `uvicorn api_server:app`.
+
+This module also holds the one place that turns domain errors (and FastAPI's own validation
+and HTTP errors) into the API's single error shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from config import Settings
+from errors import StoryloomError
+from services.health import router as health_router
+from storage.db import open_database
+
+VERSION = "0.1.0"
+log = logging.getLogger("storyloom")
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+
+def error_body(code: str, message: str, field: str | None) -> dict[str, object]:
+    return {"error": {"code": code, "message": message, "field": field}}
+
+
+def _field_of(loc: tuple[object, ...]) -> str | None:
+    # Drop where the value came from ("body", "query", "path") and keep the dotted path.
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie", "form"}:
+        parts = parts[1:]
+    return ".".join(parts) or None
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StoryloomError)
+    async def _domain(_: Request, exc: StoryloomError) -> JSONResponse:
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.field), exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
+        field = _field_of(tuple(first.get("loc", ())))
+        if first.get("type") == "json_invalid":
+            return JSONResponse(
+                error_body("malformed_json", f"request body is not valid JSON: {first['msg']}", None),
+                400,
+            )
+        message = f"{field}: {first['msg']}" if field else str(first["msg"])
+        return JSONResponse(error_body("validation_error", message, field), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "error")
+        return JSONResponse(
+            error_body(code, str(exc.detail), None), exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse(error_body("internal_error", "internal server error", None), 500)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.ensure_dirs()
+        # Leftover temp files are uploads that died mid-write: never part of the library.
+        shutil.rmtree(settings.tmp_dir, ignore_errors=True)
+        settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+        app.state.engine = open_database(settings.resolved_database_url)
+        log.info("storyloom %s: data in %s", VERSION, settings.data_dir)
+        try:
+            yield
+        finally:
+            app.state.engine.dispose()
+
+    app = FastAPI(title="Storyloom", version=VERSION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.version = VERSION
+    install_error_handlers(app)
+    app.include_router(health_router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,58 @@
+"""Typed FastAPI dependencies, declared once: settings, a DB session, the calling workspace.
+
+Everything hangs off `request.app.state`, which `create_app(settings)` fills, so there is no
+module-level state and each test app is independent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from config import Settings
+from errors import Unauthorized
+from services.auth.service import Caller, authenticate
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authorization must be 'Bearer <api key>'", field="Authorization")
+    return token.strip()
+
+
+def get_caller(request: Request, session: SessionDep) -> Caller:
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'", field="Authorization")
+    caller = authenticate(session, token)
+    request.state.caller = caller
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]

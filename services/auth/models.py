@@ -1,0 +1,34 @@
+"""Workspaces and their API keys: the unit of ownership for every row in Storyloom."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from storage.timeutil import timestamp_column, utcnow
+
+
+class Workspace(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=100)
+    # The next library number to hand out. Only ever incremented, so numbers are never reused.
+    next_image_number: int = Field(default=0)
+    # Bumped whenever the library's images change, so in-memory indexes know when to reload.
+    library_version: int = Field(default=0)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    # sha256 of the key: keys are 256-bit random, so a fast hash is as safe as a slow one.
+    key_hash: str = Field(index=True, unique=True, max_length=64)
+    prefix: str = Field(max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+    revoked_at: datetime | None = Field(
+        default=None, sa_column=timestamp_column(nullable=True)
+    )

@@ -1,0 +1,6 @@
+"""Imports every table module so SQLModel.metadata (and so Alembic) sees the whole schema."""
+
+from characters.models import Character, CharacterReference, Image
+from services.auth.models import ApiKey, Workspace
+
+__all__ = ["ApiKey", "Character", "CharacterReference", "Image", "Workspace"]
