@@ -74,9 +74,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "error")
-        return JSONResponse(
-            error_body(code, str(exc.detail), None), exc.status_code, headers=exc.headers
-        )
+        return JSONResponse(error_body(code, str(exc.detail), None), exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -25,9 +25,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default sqlite:///<DATA_DIR>/storyloom.db"
     )
-    public_base_url: str = Field(
-        default="http://127.0.0.1:8000", description="Absolute base for image URLs"
-    )
+    public_base_url: str = Field(default="http://127.0.0.1:8000", description="Absolute base for image URLs")
     secret_key: SecretStr | None = Field(
         default=None, description="Signs image URLs and sessions; generated in DATA_DIR if unset"
     )

@@ -29,6 +29,4 @@ class ApiKey(SQLModel, table=True):
     key_hash: str = Field(index=True, unique=True, max_length=64)
     prefix: str = Field(max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
-    revoked_at: datetime | None = Field(
-        default=None, sa_column=timestamp_column(nullable=True)
-    )
+    revoked_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))

@@ -37,7 +37,11 @@ def _manage(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "SECRET_KEY": "x"}
     return subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), *args],
-        capture_output=True, text=True, env=env, cwd=data_dir.parent, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=data_dir.parent,
+        check=False,
     )
 
 

@@ -16,9 +16,7 @@ def test_health_reports_each_part_ok(client: TestClient) -> None:
     assert body["version"]
 
 
-def test_health_names_storage_when_data_dir_is_not_writable(
-    client: TestClient, data_dir: Path
-) -> None:
+def test_health_names_storage_when_data_dir_is_not_writable(client: TestClient, data_dir: Path) -> None:
     tmp = data_dir / "tmp"
     tmp.rename(data_dir / "tmp-moved")
     tmp.write_text("a file where a directory should be")
