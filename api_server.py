@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from characters.routes import router as characters_router
 from config import Settings
 from errors import StoryloomError
 from services.health import router as health_router
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.version = VERSION
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(characters_router)
     return app
 
 

@@ -1,0 +1,76 @@
+"""Character routes: parse, call characters.service, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from characters import service
+from characters.schemas import (
+    CharacterCreate,
+    CharacterList,
+    CharacterRead,
+    CharacterUpdate,
+    ReferenceNumbers,
+)
+from deps import CallerDep, SessionDep
+from storage.db import begin_write
+
+router = APIRouter(prefix="/characters", tags=["characters"])
+
+
+@router.post("", status_code=201, response_model=CharacterRead)
+def create_character(body: CharacterCreate, caller: CallerDep, session: SessionDep) -> CharacterRead:
+    begin_write(session)
+    character = service.create_character(session, caller.workspace_id, body)
+    session.commit()
+    return service.to_read(character, [])
+
+
+@router.get("", response_model=CharacterList)
+def list_characters(
+    caller: CallerDep,
+    session: SessionDep,
+    q: Annotated[str | None, Query(max_length=100, description="part of the name")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CharacterList:
+    items, total = service.list_characters(session, caller.workspace_id, q=q, limit=limit, offset=offset)
+    numbers = service.reference_numbers(session, [c.id for c in items])  # type: ignore[misc]
+    return CharacterList(items=[service.to_read(c, numbers[c.id]) for c in items], total=total)  # type: ignore[index]
+
+
+@router.get("/{character_id}", response_model=CharacterRead)
+def get_character(character_id: int, caller: CallerDep, session: SessionDep) -> CharacterRead:
+    return service.read_character(session, service.get_character(session, caller.workspace_id, character_id))
+
+
+@router.patch("/{character_id}", response_model=CharacterRead)
+def update_character(
+    character_id: int, body: CharacterUpdate, caller: CallerDep, session: SessionDep
+) -> CharacterRead:
+    begin_write(session)
+    character = service.get_character(session, caller.workspace_id, character_id)
+    service.update_character(session, character, body)
+    session.commit()
+    return service.read_character(session, character)
+
+
+@router.delete("/{character_id}", status_code=204)
+def delete_character(character_id: int, caller: CallerDep, session: SessionDep) -> Response:
+    begin_write(session)
+    service.delete_character(session, service.get_character(session, caller.workspace_id, character_id))
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.put("/{character_id}/references", response_model=CharacterRead)
+def set_references(
+    character_id: int, body: ReferenceNumbers, caller: CallerDep, session: SessionDep
+) -> CharacterRead:
+    begin_write(session)
+    character = service.get_character(session, caller.workspace_id, character_id)
+    service.set_references(session, character, body.numbers)
+    session.commit()
+    return service.read_character(session, character)
