@@ -2,5 +2,6 @@
 
 from characters.models import Character, CharacterReference, Image
 from services.auth.models import ApiKey, Workspace
+from services.generation.models import Generation
 
-__all__ = ["ApiKey", "Character", "CharacterReference", "Image", "Workspace"]
+__all__ = ["ApiKey", "Character", "CharacterReference", "Generation", "Image", "Workspace"]

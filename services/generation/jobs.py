@@ -1,0 +1,142 @@
+"""Job bookkeeping on the Generation table: create (idempotently), claim, fail, list, resume.
+
+Each function is one short write transaction or a read; the slow part (the upstream call)
+happens between them, outside any transaction, so SQLite's write lock is never held for long.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from errors import Conflict, NotFound, StoryloomError
+from services.generation.models import Generation, JobStatus
+from storage.timeutil import utcnow
+
+TERMINAL = {JobStatus.succeeded, JobStatus.failed}
+ACTIVE = (JobStatus.queued, JobStatus.running)
+
+
+def new_generation_id() -> str:
+    return "gen_" + secrets.token_hex(12)
+
+
+def request_hash(body: dict[str, Any]) -> str:
+    """What "the same body" means for Idempotency-Key: every field but how long to wait."""
+    relevant = {k: v for k, v in body.items() if k != "wait"}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def find_by_idempotency_key(
+    session: Session, workspace_id: int, key: str, body_hash: str
+) -> Generation | None:
+    stmt = select(Generation).where(
+        Generation.workspace_id == workspace_id, Generation.idempotency_key == key
+    )
+    job = session.exec(stmt).first()
+    if job is not None and job.request_hash != body_hash:
+        raise Conflict(
+            "this Idempotency-Key was already used with a different request body",
+            field="Idempotency-Key",
+            code="idempotency_conflict",
+        )
+    return job
+
+
+def insert_job(session: Session, job: Generation) -> tuple[Generation, bool]:
+    """Insert a new job; if a racing request with the same Idempotency-Key won, return its job."""
+    session.add(job)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        if job.idempotency_key is None:
+            raise
+        existing = find_by_idempotency_key(
+            session, job.workspace_id, job.idempotency_key, job.request_hash or ""
+        )
+        if existing is None:
+            raise
+        return existing, False
+    return job, True
+
+
+def get_job(session: Session, workspace_id: int, job_id: str) -> Generation:
+    job = session.get(Generation, job_id)
+    if job is None or job.workspace_id != workspace_id:
+        raise NotFound(f"no generation with id {job_id}", field="id")
+    return job
+
+
+def list_jobs(
+    session: Session, workspace_id: int, *, status: str | None, limit: int, offset: int
+) -> tuple[list[Generation], int]:
+    where = [Generation.workspace_id == workspace_id]
+    if status:
+        where.append(Generation.status == status)
+    total = session.exec(select(func.count()).select_from(Generation).where(*where)).one()
+    stmt = (
+        select(Generation)
+        .where(*where)
+        .order_by(col(Generation.created_at).desc(), col(Generation.id).desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(session.exec(stmt).all()), total
+
+
+def count_active(session: Session, workspace_id: int) -> int:
+    stmt = (
+        select(func.count())
+        .select_from(Generation)
+        .where(Generation.workspace_id == workspace_id, col(Generation.status).in_(ACTIVE))
+    )
+    return session.exec(stmt).one()
+
+
+def resumable_job_ids(session: Session) -> list[str]:
+    """Jobs a crash left behind, oldest first: they were accepted, so they must still run."""
+    stmt = select(Generation.id).where(col(Generation.status).in_(ACTIVE)).order_by(Generation.created_at)
+    return list(session.exec(stmt).all())
+
+
+def claim(session: Session, job_id: str, max_attempts: int) -> Generation | None:
+    """Mark a job running and count the attempt; None when there is nothing (more) to do.
+
+    A job that already used every attempt was interrupted that many times (each crash or
+    restart mid-job costs one), so it fails with a clear error instead of looping forever.
+    """
+    job = session.get(Generation, job_id)
+    if job is None or job.status in TERMINAL:
+        return None
+    if job.attempts >= max_attempts:
+        mark_failed(
+            job,
+            StoryloomError(
+                f"the job was interrupted {job.attempts} times (server stopped mid-job); giving up",
+                code="job_abandoned",
+            ),
+            status=500,
+        )
+        session.add(job)
+        return None
+    job.status = JobStatus.running
+    job.attempts += 1
+    job.started_at = utcnow()
+    session.add(job)
+    return job
+
+
+def mark_failed(job: Generation, error: StoryloomError, *, status: int | None = None) -> None:
+    job.status = JobStatus.failed
+    job.error_code = error.code
+    job.error_message = error.message
+    job.error_field = error.field
+    job.error_status = status or error.status_code
+    job.finished_at = utcnow()

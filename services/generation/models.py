@@ -1,0 +1,55 @@
+"""The Generation table: every scene request is a persisted job, so no accepted job is lost."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.timeutil import timestamp_column, utcnow
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class Generation(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "idempotency_key", name="uq_generation_idempotency"),
+        Index("ix_generation_workspace_created", "workspace_id", "created_at"),
+        Index("ix_generation_status", "status"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE")
+    api_key_id: int | None = Field(default=None)
+    status: str = Field(default=JobStatus.queued, max_length=16)
+    scene: str
+    # The composed prompt actually sent upstream: "the prompt is data".
+    prompt: str
+    backend: str = Field(max_length=16)
+    model: str = Field(max_length=64)
+    # Upstream parameters (size, quality, n, background, output_format, ...), as sent.
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # [{"id": 1, "name": "Mia"}, ...] and library numbers, as resolved when the job was accepted.
+    characters: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    reference_numbers: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    response_format: str = Field(default="url", max_length=16)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    request_hash: str | None = Field(default=None, max_length=64)
+    attempts: int = Field(default=0)
+    usage: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    revised_prompts: list[str | None] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    error_code: str | None = Field(default=None, max_length=64)
+    error_message: str | None = None
+    error_field: str | None = Field(default=None, max_length=100)
+    error_status: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+    started_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
+    finished_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))

@@ -1,0 +1,117 @@
+"""An in-process job pool with bounded concurrency, durable because the jobs live in SQLite.
+
+The queue holds only job ids; the truth (status, attempts) is the Generation row. So a crash
+loses nothing: on start-up every job left queued or running is submitted again (`resume`),
+and a worker task that dies mid-job has its job put back and is replaced.
+Swapping this for a distributed task queue later means re-implementing `submit` and `wait`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger("storyloom.jobs")
+
+RunJob = Callable[[str], Awaitable[None]]
+
+
+class JobQueue:
+    def __init__(self, run_job: RunJob, *, concurrency: int) -> None:
+        self._run_job = run_job
+        self._concurrency = concurrency
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._workers: set[asyncio.Task[None]] = set()
+        self._current: dict[asyncio.Task[None], str] = {}
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._stopping = False
+
+    @property
+    def depth(self) -> int:
+        """Jobs waiting for a worker (not counting those running)."""
+        return self._queue.qsize()
+
+    @property
+    def running(self) -> int:
+        return len(self._current)
+
+    def worker_of(self, job_id: str) -> asyncio.Task[None] | None:
+        """The worker task running `job_id` right now, if any (for diagnostics and crash tests)."""
+        return next((task for task, current in self._current.items() if current == job_id), None)
+
+    def start(self) -> None:
+        self._stopping = False
+        for _ in range(self._concurrency):
+            self._spawn()
+
+    async def stop(self) -> None:
+        """Cancel the workers; jobs they held stay `running` in the database and resume next start."""
+        self._stopping = True
+        workers = list(self._workers)
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        self._workers.clear()
+        self._current.clear()
+
+    def submit(self, job_id: str) -> None:
+        self._queue.put_nowait(job_id)
+
+    def watch(self, job_id: str) -> asyncio.Event:
+        """Register interest before checking the job's status, so a finish in between is not missed."""
+        event = asyncio.Event()
+        self._waiters.setdefault(job_id, set()).add(event)
+        return event
+
+    def unwatch(self, job_id: str, event: asyncio.Event) -> None:
+        events = self._waiters.get(job_id)
+        if events is not None:
+            events.discard(event)
+            if not events:
+                del self._waiters[job_id]
+
+    async def wait(self, event: asyncio.Event, within: float) -> bool:
+        """True when the watched job finished within `within` seconds."""
+        try:
+            await asyncio.wait_for(event.wait(), within)
+        except TimeoutError:
+            return False
+        return True
+
+    def _notify(self, job_id: str) -> None:
+        for event in self._waiters.pop(job_id, set()):
+            event.set()
+
+    def _spawn(self) -> None:
+        task = asyncio.create_task(self._work(), name="storyloom-worker")
+        self._workers.add(task)
+        task.add_done_callback(self._on_worker_exit)
+
+    def _on_worker_exit(self, task: asyncio.Task[None]) -> None:
+        self._workers.discard(task)
+        job_id = self._current.pop(task, None)
+        if self._stopping:
+            return
+        # A worker died on its own (cancelled from outside, or a bug): keep the pool full and
+        # give its job back; the job row still says `running`, and its attempt count is kept.
+        log.warning("worker exited unexpectedly; replacing it (job %s requeued)", job_id)
+        if job_id is not None:
+            self.submit(job_id)
+        self._spawn()
+
+    async def _work(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        while True:
+            job_id = await self._queue.get()
+            self._current[task] = job_id
+            try:
+                await self._run_job(job_id)
+            except Exception:
+                log.exception("job %s crashed its worker step", job_id)
+            finally:
+                self._queue.task_done()
+            # Only a completed step clears the job; a cancellation above leaves it for requeue.
+            self._current.pop(task, None)
+            self._notify(job_id)

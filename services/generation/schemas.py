@@ -1,0 +1,95 @@
+"""Shapes of `POST /generate-image` and the generation answers (API.md, section Scenes)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+SceneText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32_000)]
+CharacterRef = Annotated[int, Field(ge=1)] | Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class GenerateRequest(BaseModel):
+    """Only `prompt` is required: `{"prompt": "..."}` alone is plain text-to-image.
+
+    Model-specific limits (sizes, qualities, n, number of input images) are checked against
+    the capability table after parsing, so the messages can name what the model allows.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: SceneText
+    characters: list[CharacterRef] = Field(default_factory=list, max_length=16)
+    reference_images: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, max_length=64)
+    style: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = Field(
+        default=None, description="book-wide style, added after each character's own style"
+    )
+    model: str | None = Field(default=None, max_length=64)
+    size: str = "auto"
+    quality: str = "auto"
+    n: int = 1
+    background: str = "auto"
+    output_format: str = "png"
+    output_compression: int | None = None
+    response_format: Literal["url", "b64_json"] = "url"
+    wait: bool = True
+    dry_run: bool = False
+
+
+class GenerationImage(BaseModel):
+    number: int
+    url: str
+    thumbnail_url: str
+    b64_json: str | None = None
+    revised_prompt: str | None = None
+
+
+class GenerationError(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class GenerationRead(BaseModel):
+    id: str
+    status: str
+    status_url: str
+    prompt: str
+    scene: str
+    characters: list[dict[str, Any]]
+    reference_images: list[int]
+    model: str
+    backend: str
+    parameters: dict[str, Any]
+    images: list[GenerationImage]
+    image_url: str | None
+    usage: dict[str, Any] | None
+    error: GenerationError | None
+    attempts: int
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+class GenerationAccepted(BaseModel):
+    id: str
+    status: str
+    status_url: str
+
+
+class GenerationList(BaseModel):
+    items: list[GenerationRead]
+    total: int
+
+
+class DryRunRead(BaseModel):
+    dry_run: Literal[True] = True
+    prompt: str
+    scene: str
+    characters: list[dict[str, Any]]
+    reference_images: list[int]
+    model: str
+    backend: str
+    endpoint: Literal["edit", "generate"]
+    parameters: dict[str, Any]
