@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from characters.image_routes import router as images_router
 from characters.routes import router as characters_router
 from config import Settings
 from errors import StoryloomError
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(characters_router)
+    app.include_router(images_router)
     return app
 
 

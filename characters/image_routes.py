@@ -1,0 +1,232 @@
+"""Image library routes: uploads (streamed multipart or base64 JSON), listing, files, similar, delete.
+
+Upload routes are `async` only to stream the body (storage/uploads.py); everything blocking —
+reading spooled parts, Pillow, hashing, SQLite, file writes — runs in one worker-thread call.
+File routes accept either the Bearer key or a signed URL (services/signing.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from characters import images as library
+from characters.service import get_character
+from config import Settings
+from deps import CallerDep, SessionDep, SettingsDep, get_caller
+from errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge
+from services.signing import verify
+from storage.imaging import CONTENT_TYPES, ProcessedImage
+from storage.uploads import UploadedFile, check_content_length, is_multipart, read_multipart
+
+router = APIRouter(tags=["images"])
+FILE_CACHE_CONTROL = "private, max-age=3600"
+BASE64_FIELD = "image_base64"
+
+
+def _parse_character_id(raw: str | None) -> int | None:
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise InvalidInput("character_id must be an integer", field="character_id") from None
+
+
+def _ingest(
+    session: Session,
+    settings: Settings,
+    workspace_id: int,
+    sources: list[tuple[str, Any]],
+    *,
+    character_id: int | None,
+    field: str,
+) -> tuple[list[dict[str, Any]], bool]:
+    """Validate every file first (one bad file refuses the request), then store all at once."""
+    if character_id is not None:
+        get_character(session, workspace_id, character_id)  # 404 before any heavy work
+        session.rollback()  # end the read snapshot; the write transaction starts fresh
+    processed: list[ProcessedImage] = []
+    for name, source in sources:
+        data = source.read_bytes() if isinstance(source, UploadedFile) else source
+        processed.append(library.prepare(settings, data, name=name, field=field))
+        del data
+    stored = library.store_processed(
+        session,
+        settings,
+        library.file_store(settings),
+        workspace_id,
+        processed,
+        kind="upload",
+        character_id=character_id,
+    )
+    return library.images_to_api(session, settings, stored), all(s.duplicate for s in stored)
+
+
+@router.post("/images", status_code=201)
+async def upload_images(
+    request: Request, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> JSONResponse:
+    """Multipart `files` (one or more) and an optional `character_id` to append them to."""
+    async with read_multipart(request, settings) as form:
+        character_id = _parse_character_id(form.fields.get("character_id"))
+        if not form.files:
+            raise InvalidInput("send at least one image as a multipart 'files' part", field="files")
+        sources: list[tuple[str, Any]] = [(part.filename, part) for part in form.files]
+        images, all_duplicates = await run_in_threadpool(
+            _ingest, session, settings, caller.workspace_id, sources, character_id=character_id, field="files"
+        )
+    return JSONResponse({"images": images}, status_code=200 if all_duplicates else 201)
+
+
+async def _read_base64_json(request: Request, settings: Settings) -> bytes:
+    limit = settings.max_upload_bytes * 4 // 3 + 64 * 1024
+    check_content_length(request, limit, BASE64_FIELD)
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"request body is over {limit:,} bytes", field=BASE64_FIELD)
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}", code="malformed_json") from None
+    value = payload.get(BASE64_FIELD) if isinstance(payload, dict) else None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput('send multipart \'files\' or JSON {"image_base64": "..."}', field=BASE64_FIELD)
+    if value.startswith("data:") and "," in value:
+        value = value.split(",", 1)[1]  # a data: URL
+    try:
+        data = base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(
+            "image_base64 is not valid base64", field=BASE64_FIELD, code="invalid_base64"
+        ) from None
+    if len(data) > settings.max_upload_bytes:
+        raise PayloadTooLarge(
+            f"image is over the limit of {settings.max_upload_bytes:,} bytes", field=BASE64_FIELD
+        )
+    return data
+
+
+@router.post("/characters/{character_id}/references", status_code=201, tags=["characters"])
+async def upload_references(
+    character_id: int, request: Request, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> JSONResponse:
+    """Store images in the library and append them to this character's reference list."""
+    await run_in_threadpool(get_character, session, caller.workspace_id, character_id)
+    if is_multipart(request):
+        async with read_multipart(request, settings, text_fields=frozenset()) as form:
+            if not form.files:
+                raise InvalidInput("send at least one image as a multipart 'files' part", field="files")
+            sources: list[tuple[str, Any]] = [(part.filename, part) for part in form.files]
+            images, _ = await run_in_threadpool(
+                _ingest,
+                session,
+                settings,
+                caller.workspace_id,
+                sources,
+                character_id=character_id,
+                field="files",
+            )
+    else:
+        data = await _read_base64_json(request, settings)
+        images, _ = await run_in_threadpool(
+            _ingest,
+            session,
+            settings,
+            caller.workspace_id,
+            [(BASE64_FIELD, data)],
+            character_id=character_id,
+            field=BASE64_FIELD,
+        )
+    return JSONResponse({"images": images}, status_code=201)
+
+
+@router.get("/images")
+def list_images(
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    character_id: int | None = None,
+    kind: Literal["upload", "generated"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JSONResponse:
+    rows, total = library.list_images(
+        session, caller.workspace_id, character_id=character_id, kind=kind, limit=limit, offset=offset
+    )
+    return JSONResponse({"items": library.images_to_api(session, settings, rows), "total": total})
+
+
+@router.get("/images/{number}")
+def get_image(number: int, caller: CallerDep, session: SessionDep, settings: SettingsDep) -> JSONResponse:
+    image = library.get_image(session, caller.workspace_id, number)
+    return JSONResponse(library.images_to_api(session, settings, [image])[0])
+
+
+@router.get("/images/{number}/similar")
+def similar_images(
+    number: int,
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    max_distance: Annotated[int | None, Query(ge=0, le=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> JSONResponse:
+    distance = settings.near_duplicate_distance if max_distance is None else max_distance
+    pairs = library.similar_images(session, caller.workspace_id, number, distance, limit)
+    return JSONResponse({"items": [{"number": n, "distance": d} for n, d in pairs]})
+
+
+@router.delete("/images/{number}", status_code=204)
+def delete_image(number: int, caller: CallerDep, session: SessionDep, settings: SettingsDep) -> Response:
+    library.delete_image(session, library.file_store(settings), caller.workspace_id, number)
+    return Response(status_code=204)
+
+
+def file_reader(request: Request, session: SessionDep, settings: SettingsDep) -> int:
+    """The workspace allowed to read: from the Bearer key, or else from a valid signature."""
+    params = request.query_params
+    if request.headers.get("authorization") or "sig" not in params:
+        return get_caller(request, session).workspace_id
+    return verify(
+        settings.signing_key, request.url.path, params.get("w"), params.get("exp"), params.get("sig")
+    )
+
+
+ReaderDep = Annotated[int, Depends(file_reader)]
+
+
+def _serve(request: Request, settings: Settings, key: str, media_type: str, etag: str) -> Response:
+    headers = {"ETag": etag, "Cache-Control": FILE_CACHE_CONTROL}
+    if_none_match = request.headers.get("if-none-match", "")
+    if etag in [tag.strip() for tag in if_none_match.split(",")] or if_none_match.strip() == "*":
+        return Response(status_code=304, headers=headers)
+    path = library.file_store(settings).local_path(key)
+    if path is None or not path.is_file():
+        raise NotFound("the stored file is missing", code="file_missing")
+    return FileResponse(path, media_type=media_type, headers=headers)
+
+
+@router.get("/images/{number}/file")
+def image_file(
+    number: int, request: Request, workspace_id: ReaderDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    image = library.get_image(session, workspace_id, number)
+    return _serve(request, settings, image.file_key, CONTENT_TYPES[image.format], f'"{image.sha256}"')
+
+
+@router.get("/images/{number}/thumbnail")
+def image_thumbnail(
+    number: int, request: Request, workspace_id: ReaderDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    image = library.get_image(session, workspace_id, number)
+    return _serve(request, settings, image.thumb_key, "image/webp", f'"{image.sha256}-thumb"')

@@ -1,0 +1,332 @@
+"""The image library: store (validate, number, file), list, get, delete, similar, and the API shape.
+
+Numbers come from `workspace.next_image_number`, incremented by one UPDATE ... RETURNING inside
+a `BEGIN IMMEDIATE` transaction: racing uploads (threads or processes) queue on SQLite's write
+lock and each gets the next number; MAX(number)+1 would hand out a deleted number again.
+All Pillow work and the file writes happen before that transaction opens, so the lock is
+held only for a few small statements. Nothing here knows about HTTP: the generation worker
+calls `store_image` from a thread with the PNG bytes it got back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, text
+from sqlmodel import Session, col, delete, select
+
+from characters import similarity
+from characters.models import CharacterReference, Image
+from characters.service import append_references, character_ids_for_images, get_character
+from config import Settings
+from errors import NotFound
+from services.signing import signed_url
+from storage.db import begin_write
+from storage.files import FileStore, LocalFileStore, content_key
+from storage.imaging import EXTENSIONS, THUMBNAIL_FORMAT, ProcessedImage, process_image
+
+KINDS = ("upload", "generated")
+
+
+@dataclass
+class StoredImage:
+    image: Image
+    duplicate: bool = False
+    similar_to: list[int] = field(default_factory=list)
+
+
+def file_store(settings: Settings) -> FileStore:
+    return LocalFileStore(settings.images_dir, settings.tmp_dir)
+
+
+def prepare(settings: Settings, data: bytes, *, name: str = "image", field: str = "files") -> ProcessedImage:
+    """The heavy part of storing (decode, thumbnail, hash): call it outside any transaction."""
+    return process_image(
+        data,
+        max_pixels=settings.max_image_pixels,
+        thumbnail_size=settings.thumbnail_size,
+        name=name,
+        field=field,
+    )
+
+
+def _keys(item: ProcessedImage) -> tuple[str, str]:
+    return (
+        content_key("originals", item.sha256, EXTENSIONS[item.format]),
+        content_key("thumbs", item.sha256, THUMBNAIL_FORMAT),
+    )
+
+
+def _write_files(store: FileStore, item: ProcessedImage) -> None:
+    file_key, thumb_key = _keys(item)
+    if not store.exists(file_key):
+        store.put(file_key, item.data)
+    if not store.exists(thumb_key):
+        store.put(thumb_key, item.thumbnail)
+
+
+def _key_in_use(session: Session, key: str) -> bool:
+    stmt = select(Image.id).where((Image.file_key == key) | (Image.thumb_key == key)).limit(1)
+    return session.exec(stmt).first() is not None
+
+
+def store_processed(
+    session: Session,
+    settings: Settings,
+    store: FileStore,
+    workspace_id: int,
+    items: Sequence[ProcessedImage],
+    *,
+    kind: str = "upload",
+    generation_id: str | None = None,
+    prompt: str | None = None,
+    character_id: int | None = None,
+    before_commit: Callable[[Session, list[StoredImage]], None] | None = None,
+) -> list[StoredImage]:
+    """Number and insert already-validated images in ONE write transaction, then commit.
+
+    All or nothing: if any insert fails, no row is kept. Identical bytes already in the
+    workspace come back as that image with `duplicate=True` and use no number.
+    `before_commit` runs inside that transaction, so a caller's own rows (a finished job)
+    appear together with the images or not at all.
+    """
+    distance = settings.near_duplicate_distance
+    index = similarity.get_index(session, workspace_id)
+    near = [[n for n, _ in index.neighbours(item.phash_int, distance)] for item in items]
+    # Files first, outside the lock: content-addressed, so a file no row uses is harmless.
+    for item in items:
+        _write_files(store, item)
+
+    begin_write(session)
+    results: list[StoredImage] = []
+    added: list[tuple[int, int]] = []
+    first_version: int | None = None
+    last_version = 0
+    try:
+        for item, candidates in zip(items, near, strict=True):
+            existing = session.exec(
+                select(Image).where(Image.workspace_id == workspace_id, Image.sha256 == item.sha256)
+            ).first()
+            if existing is not None:
+                results.append(StoredImage(existing, duplicate=True))
+                continue
+            # A delete may have removed a shared file since we wrote it; under the lock, check again.
+            _write_files(store, item)
+            next_number, last_version = session.execute(
+                text(
+                    "UPDATE workspace SET next_image_number = next_image_number + 1,"
+                    " library_version = library_version + 1 WHERE id = :id"
+                    " RETURNING next_image_number, library_version"
+                ),
+                {"id": workspace_id},
+            ).one()
+            first_version = last_version if first_version is None else first_version
+            file_key, thumb_key = _keys(item)
+            image = Image(
+                workspace_id=workspace_id,
+                number=next_number - 1,
+                kind=kind,
+                format=item.format,
+                width=item.width,
+                height=item.height,
+                bytes=item.byte_count,
+                sha256=item.sha256,
+                phash=item.phash,
+                phash_int=item.phash_int,
+                file_key=file_key,
+                thumb_key=thumb_key,
+                generation_id=generation_id,
+                prompt=prompt,
+            )
+            session.add(image)
+            session.flush()
+            # Near neighbours: the library as it was, plus earlier images of this same batch.
+            batch = [n for n, h in added if bin((h ^ item.phash_int) & (2**64 - 1)).count("1") <= distance]
+            results.append(StoredImage(image, similar_to=sorted({*candidates, *batch})))
+            added.append((image.number, item.phash_int))
+        _drop_deleted_neighbours(session, workspace_id, results)
+        if character_id is not None:
+            character = get_character(session, workspace_id, character_id)
+            append_references(session, character, [r.image.id for r in results])  # type: ignore[misc]
+        if before_commit is not None:
+            before_commit(session, results)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    if first_version is not None:
+        similarity.note_added(session, workspace_id, first_version - 1, last_version, added)
+    return results
+
+
+def _drop_deleted_neighbours(session: Session, workspace_id: int, results: list[StoredImage]) -> None:
+    """The index was read before the lock; forget neighbours deleted since."""
+    wanted = {n for r in results for n in r.similar_to}
+    if not wanted:
+        return
+    alive = set(
+        session.exec(
+            select(Image.number).where(Image.workspace_id == workspace_id, col(Image.number).in_(wanted))
+        ).all()
+    )
+    for r in results:
+        r.similar_to = [n for n in r.similar_to if n in alive]
+
+
+def store_image(
+    session: Session,
+    settings: Settings,
+    store: FileStore,
+    workspace_id: int,
+    data: bytes,
+    *,
+    kind: str = "upload",
+    generation_id: str | None = None,
+    prompt: str | None = None,
+) -> StoredImage:
+    """Validate, number and store one image (committed). Safe to call from a worker thread."""
+    item = prepare(settings, data, name=f"{kind} image")
+    return store_processed(
+        session, settings, store, workspace_id, [item], kind=kind, generation_id=generation_id, prompt=prompt
+    )[0]
+
+
+def get_image(session: Session, workspace_id: int, number: int) -> Image:
+    image = session.exec(
+        select(Image).where(Image.workspace_id == workspace_id, Image.number == number)
+    ).first()
+    if image is None:
+        raise NotFound(f"image {number} is not in this library", field="number")
+    return image
+
+
+def list_images(
+    session: Session,
+    workspace_id: int,
+    *,
+    character_id: int | None = None,
+    kind: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Image], int]:
+    """Newest first (highest number first), with the total that matches the filters."""
+    conditions: list[Any] = [Image.workspace_id == workspace_id]
+    if kind is not None:
+        conditions.append(Image.kind == kind)
+    if character_id is not None:
+        get_character(session, workspace_id, character_id)
+        referenced = select(CharacterReference.image_id).where(
+            CharacterReference.character_id == character_id
+        )
+        conditions.append(col(Image.id).in_(referenced))
+    total = similarity.cached_size(session, workspace_id) if len(conditions) == 1 else None
+    if total is None:
+        total = session.exec(select(func.count()).select_from(Image).where(*conditions)).one()
+    rows = session.exec(
+        select(Image).where(*conditions).order_by(col(Image.number).desc()).limit(limit).offset(offset)
+    ).all()
+    return list(rows), int(total)
+
+
+def delete_image(session: Session, store: FileStore, workspace_id: int, number: int) -> None:
+    """Remove an image: its reference links go by FK cascade; its number is never handed out again.
+
+    The row goes first (committed); only then are its files removed, each under a fresh write
+    lock and only when no row in any workspace still uses it. Uploads re-check their files
+    under that same lock, so neither a failed commit nor a racing upload of the same bytes can
+    leave a row without its file.
+    """
+    begin_write(session)
+    try:
+        image = get_image(session, workspace_id, number)
+        session.exec(delete(Image).where(col(Image.id) == image.id))  # type: ignore[call-overload]
+        session.execute(
+            text("UPDATE workspace SET library_version = library_version + 1 WHERE id = :id"),
+            {"id": workspace_id},
+        )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    begin_write(session)
+    try:
+        for key in (image.file_key, image.thumb_key):
+            if not _key_in_use(session, key):
+                with contextlib.suppress(OSError):
+                    store.delete(key)
+    finally:
+        session.rollback()
+
+
+def similar_images(
+    session: Session, workspace_id: int, number: int, max_distance: int, limit: int = 100
+) -> list[tuple[int, int]]:
+    image = get_image(session, workspace_id, number)
+    index = similarity.get_index(session, workspace_id)
+    return index.neighbours(image.phash_int, max_distance, exclude=number)[:limit]
+
+
+def image_path(number: int, what: str) -> str:
+    return f"/images/{number}/{what}"
+
+
+def image_to_api(
+    image: Image,
+    settings: Settings,
+    *,
+    characters: list[int],
+    duplicate: bool = False,
+    similar_to: list[int] | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The Image object of API.md; `url`/`thumbnail_url` are absolute and signed."""
+
+    def url(what: str) -> str:
+        return signed_url(
+            settings.public_base_url,
+            settings.signing_key,
+            image.workspace_id,
+            image_path(image.number, what),
+            settings.signed_url_ttl_seconds,
+            now,
+        )
+
+    return {
+        "number": image.number,
+        "kind": image.kind,
+        "width": image.width,
+        "height": image.height,
+        "format": image.format,
+        "bytes": image.bytes,
+        "sha256": image.sha256,
+        "phash": image.phash,
+        "url": url("file"),
+        "thumbnail_url": url("thumbnail"),
+        "characters": characters,
+        "generation_id": image.generation_id,
+        "prompt": image.prompt,
+        "duplicate": duplicate,
+        "similar_to": similar_to or [],
+        "created_at": image.created_at.isoformat(),
+    }
+
+
+def images_to_api(
+    session: Session, settings: Settings, stored: Sequence[StoredImage | Image]
+) -> list[dict[str, Any]]:
+    """Many images at once: one query for all their character links."""
+    items = [s if isinstance(s, StoredImage) else StoredImage(s) for s in stored]
+    links = character_ids_for_images(session, [s.image.id for s in items])  # type: ignore[misc]
+    return [
+        image_to_api(
+            s.image,
+            settings,
+            characters=list(links.get(s.image.id, [])),  # type: ignore[arg-type]
+            duplicate=s.duplicate,
+            similar_to=s.similar_to,
+        )
+        for s in items
+    ]
