@@ -1,0 +1,55 @@
+"""Pick the image backend from settings, once, at start-up.
+
+`IMAGE_BACKEND=auto` means "use OpenAI if this server has a key, else draw offline drafts",
+so a fresh checkout works with no configuration. Asking for `openai` without a key is a
+configuration mistake and stops the start-up with a message saying what to set.
+"""
+
+from __future__ import annotations
+
+from config import Settings
+from services.backends.base import (
+    BackendConfigError,
+    BackendRequest,
+    BackendResult,
+    GeneratedImage,
+    ImageBackend,
+    ReferenceImage,
+    zero_usage,
+)
+from services.backends.draft import DraftBackend
+from services.backends.openai_backend import OpenAIBackend
+
+__all__ = [
+    "BackendConfigError",
+    "BackendRequest",
+    "BackendResult",
+    "DraftBackend",
+    "GeneratedImage",
+    "ImageBackend",
+    "OpenAIBackend",
+    "ReferenceImage",
+    "backend_name",
+    "make_backend",
+    "zero_usage",
+]
+
+
+def backend_name(settings: Settings) -> str:
+    """Which backend `make_backend` will build: "openai" or "draft" (for /health and logs)."""
+    if settings.image_backend == "auto":
+        return "openai" if settings.openai_api_key is not None else "draft"
+    return settings.image_backend
+
+
+def make_backend(settings: Settings) -> ImageBackend:
+    """Build the configured backend; call it inside the app's lifespan (the client binds to that loop)."""
+    name = backend_name(settings)
+    if name == "openai":
+        if settings.openai_api_key is None:
+            raise BackendConfigError(
+                "IMAGE_BACKEND=openai but OPENAI_API_KEY is not set: set the key, "
+                "or use IMAGE_BACKEND=auto (draft without a key) or IMAGE_BACKEND=draft"
+            )
+        return OpenAIBackend.from_settings(settings)
+    return DraftBackend()

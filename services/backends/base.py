@@ -1,0 +1,77 @@
+"""The one small interface every image backend implements, and the plain data it passes.
+
+The job worker builds a `BackendRequest` from a validated, composed scene and gets a
+`BackendResult` back; it never knows whether OpenAI or the offline draft renderer answered.
+Backends raise `errors.InvalidInput` / `errors.UpstreamError`, never SDK exceptions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+class BackendConfigError(RuntimeError):
+    """The configured backend cannot start (e.g. IMAGE_BACKEND=openai with no key): fail at start-up."""
+
+
+@dataclass(frozen=True)
+class ReferenceImage:
+    """One input image, in upload order: input image 1 is `references[0]`."""
+
+    number: int  # library number, the author's handle
+    filename: str  # sent to OpenAI as the part's file name, e.g. "ref-4.png"
+    content_type: str  # image/png, image/jpeg or image/webp: never octet-stream (the API rejects it)
+    data: bytes = field(repr=False)
+    character_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BackendRequest:
+    prompt: str  # the composed prompt, sent as is
+    model: str
+    size: str = "auto"
+    quality: str = "auto"
+    n: int = 1
+    background: str = "auto"
+    output_format: str = "png"
+    output_compression: int | None = None
+    references: list[ReferenceImage] = field(default_factory=list)
+    input_fidelity: str | None = None  # sent only where the capability table says the model takes it
+    scene: str | None = None  # the author's scene text alone, for the draft panel; None: use prompt
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    data: bytes = field(repr=False)  # encoded in the request's output_format
+    revised_prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class BackendResult:
+    images: list[GeneratedImage]
+    usage: dict[str, Any]
+    model: str
+
+
+def zero_usage() -> dict[str, Any]:
+    """The usage block of a call that spent nothing (draft, dry run), shaped like OpenAI's."""
+    return {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "total_tokens": 0,
+        "input_tokens_details": {"text_tokens": 0, "image_tokens": 0},
+    }
+
+
+@runtime_checkable
+class ImageBackend(Protocol):
+    name: str  # "openai" | "draft": reported in answers and /health
+
+    async def generate(self, request: BackendRequest) -> BackendResult:
+        """Make `request.n` images; raise InvalidInput (422) or UpstreamError (502/503/504)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections; called once from the app's lifespan on shutdown."""
+        ...

@@ -1,0 +1,255 @@
+"""The OpenAI backend: GPT Image through the official `openai` SDK's `AsyncOpenAI`.
+
+With reference images it calls `images.edit(image=[...])`, every image a
+`(filename, bytes, content_type)` tuple because bare bytes go out as octet-stream and the API
+refuses them; without, `images.generate`. Retries (429, 5xx, connection errors, honouring
+Retry-After) and timeouts are the SDK's own, configured from settings; what is left when they
+give up is mapped, in `ERROR_RULES`, onto Storyloom's errors.
+
+Insufficient quota is mapped to 502 `upstream_quota`, not 503: it is the server's billing, and
+retrying later will not help until an operator tops the account up.
+
+One log line per upstream call (model, endpoint, input images, latency, outcome); never the
+key, the images, or the prompt (only its length).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+
+from config import Settings
+from errors import InvalidInput, StoryloomError, UpstreamError
+from services.backends.base import BackendRequest, BackendResult, GeneratedImage, zero_usage
+from services.capabilities import MODELS
+
+log = logging.getLogger("storyloom.openai")
+
+DEFAULT_RETRY_AFTER_SECONDS = 30
+
+
+def _upstream_message(err: openai.OpenAIError) -> str:
+    body = getattr(err, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"]:
+        return body["message"]
+    return getattr(err, "message", None) or str(err)
+
+
+def _code(err: openai.OpenAIError) -> str | None:
+    return getattr(err, "code", None)
+
+
+def _retry_after(err: openai.OpenAIError) -> dict[str, str]:
+    """Retry-After for our client: upstream's own value when it gave one, else a default."""
+    response = getattr(err, "response", None)
+    headers = response.headers if response is not None else {}
+    seconds: float | None = None
+    for name, divisor in (("retry-after", 1), ("retry-after-ms", 1000)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            continue
+        if math.isfinite(seconds) and seconds >= 0:
+            break
+        seconds = None
+    if seconds is None:
+        seconds = DEFAULT_RETRY_AFTER_SECONDS
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
+@dataclass(frozen=True)
+class ErrorRule:
+    """One row of the mapping: the first rule whose `matches` holds decides the error."""
+
+    outcome: str  # also the log's outcome word
+    matches: Callable[[openai.OpenAIError], bool]
+    build: Callable[[openai.OpenAIError], StoryloomError]
+
+
+def _is(*types: type[BaseException]) -> Callable[[openai.OpenAIError], bool]:
+    return lambda err: isinstance(err, types)
+
+
+def _has_code(code: str) -> Callable[[openai.OpenAIError], bool]:
+    return lambda err: _code(err) == code
+
+
+AUTH_MESSAGE = "the server's OpenAI API key was refused by OpenAI; ask the operator to check OPENAI_API_KEY"
+
+ERROR_RULES: tuple[ErrorRule, ...] = (
+    ErrorRule(
+        "content_policy",
+        _has_code("moderation_blocked"),
+        lambda e: InvalidInput(_upstream_message(e), field="prompt", code="content_policy"),
+    ),
+    ErrorRule(
+        "model_not_found",
+        _has_code("model_not_found"),
+        lambda e: InvalidInput(
+            f"OpenAI does not offer this model to this server: {_upstream_message(e)}",
+            field="model",
+            code="model_not_found",
+        ),
+    ),
+    ErrorRule(
+        "upstream_quota",
+        _has_code("insufficient_quota"),
+        lambda e: UpstreamError(
+            "the server's OpenAI account has run out of quota; ask the operator to check billing",
+            status_code=502,
+            code="upstream_quota",
+        ),
+    ),
+    ErrorRule(
+        "upstream_auth",
+        _is(openai.AuthenticationError, openai.PermissionDeniedError),
+        lambda e: UpstreamError(AUTH_MESSAGE, status_code=502, code="upstream_auth"),
+    ),
+    ErrorRule(  # before APIConnectionError: the timeout is its subclass
+        "upstream_timeout",
+        _is(openai.APITimeoutError),
+        lambda e: UpstreamError(
+            "OpenAI did not answer in time; try again, perhaps with a lower quality or smaller size",
+            status_code=504,
+            code="upstream_timeout",
+        ),
+    ),
+    ErrorRule(
+        "upstream_unavailable",
+        _is(openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError),
+        lambda e: UpstreamError(
+            "OpenAI is busy or unavailable (after retries); try again later",
+            status_code=503,
+            code="upstream_unavailable",
+            headers=_retry_after(e),
+        ),
+    ),
+    ErrorRule(
+        "upstream_rejected",
+        _is(openai.BadRequestError, openai.UnprocessableEntityError),
+        lambda e: InvalidInput(
+            f"OpenAI rejected the request: {_upstream_message(e)}",
+            field=getattr(e, "param", None) if isinstance(getattr(e, "param", None), str) else None,
+            code="upstream_rejected",
+        ),
+    ),
+    ErrorRule(
+        "upstream_error",
+        lambda e: True,
+        lambda e: UpstreamError(f"OpenAI answered with an error: {_upstream_message(e)}", status_code=502),
+    ),
+)
+
+
+def map_error(err: openai.OpenAIError) -> tuple[str, StoryloomError]:
+    """(outcome, the error to raise) for an SDK error, by the first matching rule."""
+    for rule in ERROR_RULES:
+        if rule.matches(err):
+            return rule.outcome, rule.build(err)
+    raise AssertionError("the last rule matches everything")  # pragma: no cover
+
+
+def _usage_of(response: Any) -> dict[str, Any]:
+    usage = getattr(response, "usage", None)
+    return usage.model_dump(exclude_none=True) if usage is not None else zero_usage()
+
+
+class OpenAIBackend:
+    name = "openai"
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str | None = None,
+        timeout: float = 300.0,
+        max_retries: int = 2,
+    ) -> None:
+        self._client = AsyncOpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAIBackend:
+        if settings.openai_api_key is None:
+            raise ValueError("OpenAIBackend needs OPENAI_API_KEY")
+        return cls(
+            settings.openai_api_key.get_secret_value(),
+            base_url=settings.openai_base_url,
+            timeout=settings.openai_timeout_seconds,
+            max_retries=settings.openai_max_retries,
+        )
+
+    def _params(self, request: BackendRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": request.model,
+            "prompt": request.prompt,
+            "size": request.size,
+            "quality": request.quality,
+            "n": request.n,
+            "background": request.background,
+            "output_format": request.output_format,
+        }
+        if request.output_compression is not None:
+            params["output_compression"] = request.output_compression
+        return params
+
+    def _input_fidelity(self, request: BackendRequest) -> str | None:
+        caps = MODELS.get(request.model)
+        wanted = request.input_fidelity
+        return wanted if caps is not None and wanted in caps.input_fidelity else None
+
+    async def generate(self, request: BackendRequest) -> BackendResult:
+        params = self._params(request)
+        endpoint = "images.edit" if request.references else "images.generate"
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            if request.references:
+                fidelity = self._input_fidelity(request)
+                if fidelity is not None:
+                    params["input_fidelity"] = fidelity
+                files = [(ref.filename, ref.data, ref.content_type) for ref in request.references]
+                response = await self._client.images.edit(image=files, **params)
+            else:
+                response = await self._client.images.generate(**params)
+            images = [
+                GeneratedImage(data=base64.b64decode(item.b64_json), revised_prompt=item.revised_prompt)
+                for item in (response.data or [])
+                if item.b64_json
+            ]
+            if not images:
+                outcome = "upstream_empty"
+                raise UpstreamError(
+                    "OpenAI answered without any image", status_code=502, code="upstream_error"
+                )
+            return BackendResult(images=images, usage=_usage_of(response), model=request.model)
+        except openai.OpenAIError as err:
+            outcome, mapped = map_error(err)
+            raise mapped from None
+        finally:
+            log.info(
+                "openai %s model=%s input_images=%d n=%d size=%s prompt_chars=%d latency_ms=%d outcome=%s",
+                endpoint,
+                request.model,
+                len(request.references),
+                request.n,
+                request.size,
+                len(request.prompt),
+                round((time.perf_counter() - started) * 1000),
+                outcome,
+            )
+
+    async def aclose(self) -> None:
+        await self._client.close()
