@@ -20,6 +20,8 @@ from characters.image_routes import router as images_router
 from characters.routes import router as characters_router
 from config import Settings
 from errors import StoryloomError
+from services.generation.lifecycle import start_generation, stop_generation
+from services.generation.routes import router as generation_router
 from services.health import router as health_router
 from storage.db import open_database
 
@@ -95,9 +97,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.tmp_dir.mkdir(parents=True, exist_ok=True)
         app.state.engine = open_database(settings.resolved_database_url)
         log.info("storyloom %s: data in %s", VERSION, settings.data_dir)
+        await start_generation(app)
         try:
             yield
         finally:
+            await stop_generation(app)
             app.state.engine.dispose()
 
     app = FastAPI(title="Storyloom", version=VERSION, lifespan=lifespan)
@@ -107,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(characters_router)
     app.include_router(images_router)
+    app.include_router(generation_router)
     return app
 
 

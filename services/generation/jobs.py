@@ -139,4 +139,6 @@ def mark_failed(job: Generation, error: StoryloomError, *, status: int | None = 
     job.error_message = error.message
     job.error_field = error.field
     job.error_status = status or error.status_code
+    retry_after = error.headers.get("Retry-After")
+    job.error_retry_after = int(float(retry_after)) if retry_after else None
     job.finished_at = utcnow()

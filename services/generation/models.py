@@ -43,6 +43,9 @@ class Generation(SQLModel, table=True):
     response_format: str = Field(default="url", max_length=16)
     idempotency_key: str | None = Field(default=None, max_length=200)
     request_hash: str | None = Field(default=None, max_length=64)
+    # Library numbers of the outputs, in order. Not derivable from Image.generation_id: an output
+    # identical to an image already in the library is that image (same number, older job).
+    image_numbers: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     attempts: int = Field(default=0)
     usage: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     revised_prompts: list[str | None] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
@@ -50,6 +53,8 @@ class Generation(SQLModel, table=True):
     error_message: str | None = None
     error_field: str | None = Field(default=None, max_length=100)
     error_status: int | None = None
+    # Seconds the upstream asked us to wait (503 answers repeat it as Retry-After).
+    error_retry_after: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
     started_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
     finished_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 08:30:02.299601
+Create Date: 2026-11-23 08:38:18.939751
 """
 
 from collections.abc import Sequence
@@ -35,6 +35,7 @@ def upgrade() -> None:
     sa.Column('response_format', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('idempotency_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('request_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('image_numbers', sa.JSON(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('usage', sa.JSON(), nullable=True),
     sa.Column('revised_prompts', sa.JSON(), nullable=True),
@@ -42,6 +43,7 @@ def upgrade() -> None:
     sa.Column('error_message', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('error_field', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
     sa.Column('error_status', sa.Integer(), nullable=True),
+    sa.Column('error_retry_after', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),

@@ -1,0 +1,85 @@
+"""`POST /generate-image`, `GET /generations/{id}`, `GET /generations`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from anyio import to_thread
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
+
+from deps import CallerDep, SessionDep, SettingsDep
+from services.generation import jobs, service
+from services.generation.models import JobStatus
+from services.generation.schemas import DryRunRead, GenerateRequest, GenerationList, GenerationRead
+
+router = APIRouter(tags=["scenes"])
+
+
+def _accepted(job_id: str, status: str, settings_base: str) -> JSONResponse:
+    url = f"{settings_base}{service.status_path(job_id)}"
+    return JSONResponse(
+        {"id": job_id, "status": status, "status_url": url}, status_code=202, headers={"Location": url}
+    )
+
+
+@router.post(
+    "/generate-image",
+    response_model=GenerationRead | DryRunRead,
+    responses={202: {"description": "accepted; poll status_url"}},
+)
+async def generate_image(
+    body: GenerateRequest,
+    request: Request,
+    caller: CallerDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> object:
+    app = request.app
+    settings = app.state.settings
+    result = await service.submit(app, caller, body, idempotency_key)
+    if isinstance(result, DryRunRead):
+        return result
+    if not body.wait:
+        return _accepted(result.id, result.status, settings.public_base_url)
+    await service.wait_for(app, result.id, settings.sync_wait_seconds)
+    job, read = await to_thread.run_sync(
+        lambda: service.load_read(
+            app, caller.workspace_id, result.id, include_b64=body.response_format == "b64_json"
+        )
+    )
+    if job.status == JobStatus.failed:
+        error = read.error
+        assert error is not None
+        return JSONResponse(
+            {"error": {**error.model_dump(), "generation_id": job.id}},
+            status_code=job.error_status or 502,
+            headers={"Retry-After": str(job.error_retry_after)}
+            if job.error_retry_after is not None
+            else None,
+        )
+    if job.status != JobStatus.succeeded:
+        return _accepted(job.id, job.status, settings.public_base_url)
+    return read
+
+
+@router.get("/generations/{generation_id}", response_model=GenerationRead)
+def get_generation(
+    generation_id: str, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> GenerationRead:
+    job = jobs.get_job(session, caller.workspace_id, generation_id)
+    return service.generation_read(session, settings, job, include_b64=job.response_format == "b64_json")
+
+
+@router.get("/generations", response_model=GenerationList)
+def list_generations(
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    status: Annotated[JobStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> GenerationList:
+    rows, total = jobs.list_jobs(session, caller.workspace_id, status=status, limit=limit, offset=offset)
+    return GenerationList(
+        items=[service.generation_read(session, settings, job) for job in rows], total=total
+    )

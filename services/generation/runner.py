@@ -1,0 +1,157 @@
+"""One job's run: claim it, call the backend, store the outputs in the library, or record why not.
+
+Runs on the event loop but does every database, file and Pillow step in a worker thread.
+Outputs and the job's `succeeded` status commit in one transaction, so an author never sees
+a finished job without its images or images without their job.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from anyio import to_thread
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from characters import images as library
+from characters.models import Image
+from config import Settings
+from errors import StoryloomError, UpstreamError
+from services.backends.base import BackendRequest, BackendResult, ImageBackend, ReferenceImage
+from services.generation import jobs
+from services.generation.models import Generation, JobStatus
+from storage.db import write_session
+from storage.files import FileStore
+from storage.imaging import CONTENT_TYPES, EXTENSIONS
+from storage.timeutil import utcnow
+
+log = logging.getLogger("storyloom.jobs")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    job_id: str
+    workspace_id: int
+    request: BackendRequest
+
+
+class JobRunner:
+    def __init__(self, engine: Engine, settings: Settings, store: FileStore, backend: ImageBackend) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.store = store
+        self.backend = backend
+
+    async def __call__(self, job_id: str) -> None:
+        claimed = await to_thread.run_sync(self._claim, job_id)
+        if claimed is None:
+            return
+        try:
+            result = await self.backend.generate(claimed.request)
+            await to_thread.run_sync(self._complete, claimed, result)
+        except StoryloomError as exc:
+            await to_thread.run_sync(self._fail, job_id, exc)
+        except Exception:
+            log.exception("job %s failed unexpectedly", job_id)
+            error = StoryloomError("the job failed because of an internal error", code="internal_error")
+            await to_thread.run_sync(self._fail, job_id, error, 500)
+
+    def _claim(self, job_id: str) -> Claimed | None:
+        with write_session(self.engine) as session:
+            job = jobs.claim(session, job_id, self.settings.max_job_attempts)
+            if job is None:
+                return None
+            snapshot = Generation.model_validate(job.model_dump())
+        try:
+            request = self._backend_request(snapshot)
+        except StoryloomError as exc:
+            self._fail(job_id, exc)
+            return None
+        return Claimed(job_id, snapshot.workspace_id, request)
+
+    def _backend_request(self, job: Generation) -> BackendRequest:
+        """Read the chosen reference files; an image deleted since the job was accepted fails it."""
+        numbers = job.reference_numbers
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(Image).where(Image.workspace_id == job.workspace_id, col(Image.number).in_(numbers))
+            ).all()
+        by_number = {image.number: image for image in rows}
+        missing = [n for n in numbers if n not in by_number]
+        if missing:
+            raise StoryloomError(
+                f"reference image {missing[0]} was deleted before the job ran",
+                field="reference_images",
+                code="unknown_image",
+            )
+        names = {
+            n: tuple(c["name"] for c in job.characters if n in c.get("reference_images", [])) for n in numbers
+        }
+        references = [
+            ReferenceImage(
+                number=n,
+                filename=f"image-{n}.{EXTENSIONS[by_number[n].format]}",
+                content_type=CONTENT_TYPES[by_number[n].format],
+                data=self._read(by_number[n].file_key),
+                character_names=names.get(n, ()),
+            )
+            for n in numbers
+        ]
+        upstream = job.params
+        return BackendRequest(
+            prompt=job.prompt,
+            model=job.model,
+            size=upstream["size"],
+            quality=upstream["quality"],
+            n=upstream["n"],
+            background=upstream["background"],
+            output_format=upstream["output_format"],
+            output_compression=upstream.get("output_compression"),
+            references=references,
+            input_fidelity=upstream.get("input_fidelity"),
+            scene=job.scene,
+        )
+
+    def _read(self, key: str) -> bytes:
+        with self.store.open(key) as handle:
+            return handle.read()
+
+    def _complete(self, claimed: Claimed, result: BackendResult) -> None:
+        try:
+            processed = [
+                library.prepare(self.settings, image.data, name=f"output {i + 1}", field="images")
+                for i, image in enumerate(result.images)
+            ]
+        except StoryloomError as exc:
+            raise UpstreamError(f"the image service returned an unreadable image: {exc.message}") from exc
+
+        def mark_succeeded(session: Session, stored: list[library.StoredImage]) -> None:
+            job = session.get(Generation, claimed.job_id)
+            assert job is not None
+            job.status = JobStatus.succeeded
+            job.image_numbers = [s.image.number for s in stored]
+            job.usage = result.usage
+            job.revised_prompts = [image.revised_prompt for image in result.images]
+            job.finished_at = utcnow()
+            session.add(job)
+
+        with Session(self.engine, expire_on_commit=False) as session:
+            library.store_processed(
+                session,
+                self.settings,
+                self.store,
+                claimed.workspace_id,
+                processed,
+                kind="generated",
+                generation_id=claimed.job_id,
+                prompt=claimed.request.prompt,
+                before_commit=mark_succeeded,
+            )
+
+    def _fail(self, job_id: str, error: StoryloomError, status: int | None = None) -> None:
+        with write_session(self.engine) as session:
+            job = session.get(Generation, job_id)
+            if job is not None and job.status not in jobs.TERMINAL:
+                jobs.mark_failed(job, error, status=status)
+                session.add(job)

@@ -1,0 +1,176 @@
+"""Scene generation as the routes and the HTML pages use it: submit, wait, read.
+
+`submit` validates and composes (422 before anything is spent), persists the job, and hands
+its id to the pool; the same Idempotency-Key with the same body returns the same job and
+never calls upstream twice.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from anyio import to_thread
+from fastapi import FastAPI
+from sqlmodel import Session, col, select
+
+from characters import images as library
+from characters.models import Image
+from config import Settings
+from services.auth.service import Caller
+from services.generation import jobs
+from services.generation.models import Generation, JobStatus
+from services.generation.scene import PreparedScene, prepare_scene
+from services.generation.schemas import (
+    DryRunRead,
+    GenerateRequest,
+    GenerationError,
+    GenerationImage,
+    GenerationRead,
+)
+
+
+def status_path(job_id: str) -> str:
+    return f"/generations/{job_id}"
+
+
+def dry_run_read(prepared: PreparedScene, backend: str) -> DryRunRead:
+    return DryRunRead(
+        prompt=prepared.prompt,
+        scene=prepared.scene,
+        characters=prepared.characters,
+        reference_images=[r.number for r in prepared.references],
+        model=prepared.model,
+        backend=backend,
+        endpoint="edit" if prepared.references else "generate",
+        parameters={"model": prepared.model, **prepared.params},
+    )
+
+
+def _accept(
+    app: FastAPI, caller: Caller, body: GenerateRequest, idempotency_key: str | None
+) -> tuple[Generation | DryRunRead, bool]:
+    state = app.state
+    body_hash = jobs.request_hash(body.model_dump(mode="json"))
+    with Session(state.engine, expire_on_commit=False) as session:
+        if idempotency_key is not None and not body.dry_run:
+            existing = jobs.find_by_idempotency_key(session, caller.workspace_id, idempotency_key, body_hash)
+            if existing is not None:
+                return existing, False
+        prepared = prepare_scene(session, caller.workspace_id, body, state.settings.default_image_model)
+        if body.dry_run:
+            return dry_run_read(prepared, state.backend.name), False
+        job = Generation(
+            id=jobs.new_generation_id(),
+            workspace_id=caller.workspace_id,
+            api_key_id=caller.key_id,
+            status=JobStatus.queued,
+            scene=prepared.scene,
+            prompt=prepared.prompt,
+            backend=state.backend.name,
+            model=prepared.model,
+            params=prepared.params,
+            characters=prepared.characters,
+            reference_numbers=[r.number for r in prepared.references],
+            response_format=body.response_format,
+            idempotency_key=idempotency_key,
+            request_hash=body_hash,
+        )
+        session.rollback()  # end the read transaction: the insert takes the write lock
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        return jobs.insert_job(session, job)
+
+
+async def submit(
+    app: FastAPI, caller: Caller, body: GenerateRequest, idempotency_key: str | None
+) -> Generation | DryRunRead:
+    """Accept a scene request: a dry run's preview, or the (new or idempotently same) job."""
+    result, created = await to_thread.run_sync(_accept, app, caller, body, idempotency_key)
+    if created:
+        app.state.jobs.submit(result.id)  # type: ignore[union-attr]
+    return result
+
+
+def _status(app: FastAPI, job_id: str) -> str | None:
+    with Session(app.state.engine) as session:
+        job = session.get(Generation, job_id)
+        return None if job is None else job.status
+
+
+async def wait_for(app: FastAPI, job_id: str, seconds: float) -> bool:
+    """Wait until the job is finished or `seconds` pass; True when it finished."""
+    queue = app.state.jobs
+    event = queue.watch(job_id)
+    try:
+        if await to_thread.run_sync(_status, app, job_id) in jobs.TERMINAL:
+            return True
+        return await queue.wait(event, seconds)
+    finally:
+        queue.unwatch(job_id, event)
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def generation_read(
+    session: Session, settings: Settings, job: Generation, *, include_b64: bool = False
+) -> GenerationRead:
+    rows = session.exec(
+        select(Image).where(Image.workspace_id == job.workspace_id, col(Image.number).in_(job.image_numbers))
+    ).all()
+    by_number = {image.number: image for image in rows}
+    revised = job.revised_prompts or []
+    images: list[GenerationImage] = []
+    store = library.file_store(settings) if include_b64 else None
+    for index, number in enumerate(job.image_numbers):
+        image = by_number.get(number)
+        if image is None:  # deleted from the library since
+            continue
+        shown = library.image_to_api(image, settings, characters=[])
+        b64 = None
+        if store is not None:
+            with store.open(image.file_key) as handle:
+                b64 = base64.b64encode(handle.read()).decode()
+        images.append(
+            GenerationImage(
+                number=number,
+                url=shown["url"],
+                thumbnail_url=shown["thumbnail_url"],
+                b64_json=b64,
+                revised_prompt=revised[index] if index < len(revised) else None,
+            )
+        )
+    error = None
+    if job.status == JobStatus.failed:
+        error = GenerationError(
+            code=job.error_code or "failed", message=job.error_message or "", field=job.error_field
+        )
+    return GenerationRead(
+        id=job.id,
+        status=job.status,
+        status_url=f"{settings.public_base_url}{status_path(job.id)}",
+        prompt=job.prompt,
+        scene=job.scene,
+        characters=job.characters,
+        reference_images=job.reference_numbers,
+        model=job.model,
+        backend=job.backend,
+        parameters={"model": job.model, **job.params},
+        images=images,
+        image_url=images[0].url if images else None,
+        usage=job.usage,
+        error=error,
+        attempts=job.attempts,
+        created_at=_iso(job.created_at) or "",
+        started_at=_iso(job.started_at),
+        finished_at=_iso(job.finished_at),
+    )
+
+
+def load_read(
+    app: FastAPI, workspace_id: int, job_id: str, *, include_b64: bool
+) -> tuple[Generation, GenerationRead]:
+    with Session(app.state.engine) as session:
+        job = jobs.get_job(session, workspace_id, job_id)
+        return job, generation_read(session, app.state.settings, job, include_b64=include_b64)
