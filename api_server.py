@@ -23,6 +23,7 @@ from errors import StoryloomError
 from services.generation.lifecycle import start_generation, stop_generation
 from services.generation.routes import router as generation_router
 from services.health import router as health_router
+from services.web import mount_web
 from storage.db import open_database
 
 VERSION = "0.1.0"
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(characters_router)
     app.include_router(images_router)
     app.include_router(generation_router)
+    mount_web(app)
     return app
 
 

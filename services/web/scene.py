@@ -1,0 +1,146 @@
+"""The scene form's fetch() endpoints: preview the prompt (dry run), generate, poll a job.
+
+Answers carry server-rendered HTML fragments (autoescaped Jinja2), so the page script only
+swaps them in and never builds markup from user text. Generation always runs with
+`wait=False`: the page polls `/ui/api/generations/{id}` and shows progress meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from sqlmodel import Session
+from starlette.responses import JSONResponse
+
+from characters import service as characters
+from config import Settings
+from deps import SessionDep, SettingsDep, check_rate_limit
+from errors import BadRequest, InvalidInput, PayloadTooLarge, StoryloomError
+from services.generation import jobs
+from services.generation.models import Generation, JobStatus
+from services.generation.schemas import DryRunRead, GenerateRequest
+from services.generation.service import submit
+from services.pricing import estimate_before
+from services.web.csrf import CsrfHeader
+from services.web.pages import parse_numbers, shown_image
+from services.web.render import WebRoute, plain_words, templates
+from services.web.session import WebCallerDep, web_session
+
+router = APIRouter(prefix="/ui/api", route_class=WebRoute, include_in_schema=False)
+MAX_JSON_BYTES = 64 * 1024
+
+
+async def _read_json(request: Request) -> dict[str, Any]:
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_JSON_BYTES:
+            raise PayloadTooLarge("the scene form is too large")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise BadRequest("the scene form did not arrive as JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the scene form did not arrive as a JSON object")
+    return data
+
+
+def scene_request(data: dict[str, Any], *, dry_run: bool) -> GenerateRequest:
+    """The form's fields as a GenerateRequest; a bad value is a 422 naming the form field."""
+    refs_text = str(data.get("reference_images") or "")
+    if refs_text.replace(",", " ").split() != [str(n) for n in parse_numbers(refs_text)]:
+        raise InvalidInput("Reference images must be image numbers, like 0, 3, 7.", field="reference_images")
+    refs = parse_numbers(refs_text)
+    try:
+        return GenerateRequest(
+            prompt=str(data.get("prompt") or ""),
+            characters=[int(c) for c in data.get("characters") or [] if str(c).isdigit()],
+            reference_images=refs or None,
+            size=str(data.get("size") or "auto"),
+            quality=str(data.get("quality") or "auto"),
+            n=int(data.get("n") or 1),
+            wait=False,
+            dry_run=dry_run,
+        )
+    except (ValidationError, ValueError) as exc:
+        field = "n"
+        message = "n must be a whole number"
+        if isinstance(exc, ValidationError) and exc.errors():
+            first = exc.errors()[0]
+            field = str(first["loc"][0]) if first["loc"] else "prompt"
+            message = "Write what happens in the scene." if field == "prompt" else str(first["msg"])
+        raise InvalidInput(message, field=field) from None
+
+
+def _fragment(name: str, context: dict[str, Any]) -> str:
+    return templates.get_template(name).render(context)
+
+
+@router.post("/preview", dependencies=[CsrfHeader])
+async def preview(request: Request, caller: WebCallerDep) -> JSONResponse:
+    check_rate_limit(request, caller.key_id, "api")
+    body = scene_request(await _read_json(request), dry_run=True)
+    result = await submit(request.app, caller, body, None)
+    assert isinstance(result, DryRunRead)
+    params = result.parameters
+    cost = estimate_before(
+        result.model,
+        str(params.get("size", body.size)),
+        str(params.get("quality", body.quality)),
+        int(params.get("n", body.n)),
+        len(result.reference_images),
+        prompt_chars=len(result.prompt),
+        prices=request.app.state.prices,
+    )
+    html = _fragment("partials/preview.html", {"dry": result, "cost": cost})
+    return JSONResponse({"html": html, "prompt": result.prompt})
+
+
+@router.post("/generate", dependencies=[CsrfHeader])
+async def generate(request: Request, caller: WebCallerDep) -> JSONResponse:
+    check_rate_limit(request, caller.key_id, "api")
+    check_rate_limit(request, caller.key_id, "generations")
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 0 < len(key) <= 200:
+        raise InvalidInput("Idempotency-Key must be 1–200 characters", field="Idempotency-Key")
+    body = scene_request(await _read_json(request), dry_run=False)
+    job = await submit(request.app, caller, body, key)
+    assert isinstance(job, Generation)
+    return JSONResponse(
+        {"id": job.id, "status": job.status, "status_url": f"/ui/api/generations/{job.id}"}, status_code=202
+    )
+
+
+def job_view(session: Session, settings: Settings, job: Generation) -> dict[str, Any]:
+    """What the result fragment and the history page show of one job."""
+    ws = job.workspace_id
+    all_characters, _ = characters.list_characters(session, ws, q=None, limit=200, offset=0)
+    error = None
+    if job.status == JobStatus.failed:
+        failure = StoryloomError(job.error_message or "the job failed", code=job.error_code or "failed")
+        failure.status_code = job.error_status or 502
+        error = plain_words(failure)
+    return {
+        "job": job,
+        "outputs": [shown_image(settings, ws, n, "generated scene") for n in job.image_numbers],
+        "characters": all_characters,
+        "scene_character_ids": [c.get("id") for c in job.characters],
+        "error": error,
+    }
+
+
+def _poll(session: Session, settings: Settings, workspace_id: int, job_id: str, csrf: str) -> dict[str, Any]:
+    job = jobs.get_job(session, workspace_id, job_id)
+    done = job.status in jobs.TERMINAL
+    html = _fragment("partials/generation.html", {**job_view(session, settings, job), "csrf_token": csrf})
+    return {"id": job.id, "status": job.status, "done": done, "html": html}
+
+
+@router.get("/generations/{job_id}")
+def poll(
+    job_id: str, request: Request, caller: WebCallerDep, session: SessionDep, settings: SettingsDep
+) -> JSONResponse:
+    return JSONResponse(_poll(session, settings, caller.workspace_id, job_id, web_session(request).csrf))

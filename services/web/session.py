@@ -1,0 +1,144 @@
+"""The browser session: a signed cookie holding the API key's id, the workspace id and a CSRF token.
+
+The key itself never goes into the cookie; only its row id. Every request looks that row up
+again, so revoking a key (manage.py revoke-key) closes its browser sessions at once. The cookie
+is signed with `settings.signing_key` (itsdangerous), HttpOnly and SameSite=Lax, and carries
+one-shot flash messages for the page after a redirect.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlmodel import Session, select
+from starlette.responses import Response
+
+from deps import SessionDep
+from services.auth.models import ApiKey, Workspace
+from services.auth.service import Caller
+
+COOKIE_NAME = "storyloom_session"
+MAX_AGE_SECONDS = 14 * 24 * 3600
+SALT = "storyloom.web.session"
+
+
+class LoginRequired(Exception):
+    """Raised by page dependencies; the web route class turns it into a redirect to the login page."""
+
+
+@dataclass
+class WebSession:
+    csrf: str
+    key_id: int | None = None
+    workspace_id: int | None = None
+    flashes: list[list[str]] = field(default_factory=list)
+    dirty: bool = False
+
+    def flash(self, level: str, text: str) -> None:
+        self.flashes.append([level, text])
+        self.dirty = True
+
+    def pop_flashes(self) -> list[list[str]]:
+        shown, self.flashes = self.flashes, []
+        if shown:
+            self.dirty = True
+        return shown
+
+    def log_in(self, caller: Caller) -> None:
+        # A fresh CSRF token at login: a token seen before authentication is worth nothing after.
+        self.key_id, self.workspace_id = caller.key_id, caller.workspace_id
+        self.csrf, self.dirty = secrets.token_urlsafe(32), True
+
+    def log_out(self) -> None:
+        self.key_id = self.workspace_id = None
+        self.csrf, self.flashes, self.dirty = secrets.token_urlsafe(32), [], True
+
+
+def _serializer(request: Request) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(request.app.state.settings.signing_key, salt=SALT)
+
+
+def _decode(request: Request) -> WebSession | None:
+    raw = request.cookies.get(COOKIE_NAME)
+    if not raw:
+        return None
+    try:
+        data: dict[str, Any] = _serializer(request).loads(raw, max_age=MAX_AGE_SECONDS)
+        return WebSession(
+            csrf=str(data["t"]),
+            key_id=data.get("k"),
+            workspace_id=data.get("w"),
+            flashes=[[str(a), str(b)] for a, b in data.get("f", [])][:20],
+        )
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
+
+
+def web_session(request: Request) -> WebSession:
+    """This request's session (one object per request, a new anonymous one when absent or forged)."""
+    current = getattr(request.state, "web_session", None)
+    if current is None:
+        current = _decode(request) or WebSession(csrf=secrets.token_urlsafe(32), dirty=True)
+        request.state.web_session = current
+    return current
+
+
+def save_session(request: Request, response: Response) -> None:
+    """Write the cookie back when the session changed (login, logout, flash shown or added)."""
+    current: WebSession | None = getattr(request.state, "web_session", None)
+    if current is None or not current.dirty:
+        return
+    payload: dict[str, Any] = {"t": current.csrf}
+    if current.key_id is not None:
+        payload.update(k=current.key_id, w=current.workspace_id)
+    if current.flashes:
+        payload["f"] = current.flashes
+    secure = request.app.state.settings.public_base_url.startswith("https://")
+    response.set_cookie(
+        COOKIE_NAME,
+        _serializer(request).dumps(payload),
+        max_age=MAX_AGE_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path="/",
+    )
+
+
+def caller_for_key_id(session: Session, key_id: int, workspace_id: int) -> Caller | None:
+    """The caller a session stands for, or None once its key is revoked or gone."""
+    stmt = (
+        select(ApiKey, Workspace)
+        .join(Workspace)  # type: ignore[arg-type]
+        .where(
+            ApiKey.id == key_id,
+            ApiKey.workspace_id == workspace_id,
+            ApiKey.revoked_at.is_(None),  # type: ignore[union-attr]
+        )
+    )
+    found = session.exec(stmt).first()
+    if found is None:
+        return None
+    key, workspace = found
+    return Caller(workspace_id=workspace.id, workspace_name=workspace.name, key_id=key.id)  # type: ignore[arg-type]
+
+
+def web_caller(request: Request, session: SessionDep) -> Caller:
+    current = web_session(request)
+    if current.key_id is None or current.workspace_id is None:
+        raise LoginRequired
+    caller = caller_for_key_id(session, current.key_id, current.workspace_id)
+    session.rollback()  # end the read snapshot so a later write transaction starts clean
+    if caller is None:
+        current.log_out()
+        raise LoginRequired
+    request.state.caller = caller
+    return caller
+
+
+WebCallerDep = Annotated[Caller, Depends(web_caller)]
+WebSessionDep = Annotated[WebSession, Depends(web_session)]
