@@ -23,6 +23,11 @@ from errors import StoryloomError
 from services.generation.lifecycle import start_generation, stop_generation
 from services.generation.routes import router as generation_router
 from services.health import router as health_router
+from services.metrics import Metrics, MetricsMiddleware
+from services.metrics import router as metrics_router
+from services.pricing import load_prices
+from services.ratelimit import KeyRateLimiter, RateLimitHeaders
+from services.request_log import RequestLogMiddleware, configure_logging
 from services.web import mount_web
 from storage.db import open_database
 
@@ -92,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, settings.log_format)
         settings.ensure_dirs()
         # Leftover temp files are uploads that died mid-write: never part of the library.
         shutil.rmtree(settings.tmp_dir, ignore_errors=True)
@@ -109,7 +115,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.version = VERSION
     install_error_handlers(app)
+    app.state.rate_limiter = KeyRateLimiter.from_settings(settings)
+    app.state.prices = load_prices(settings.price_overrides)
+    app.state.metrics = Metrics()
+    # Added innermost first: the request log wraps everything, so it times and ids every answer.
+    app.add_middleware(RateLimitHeaders)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestLogMiddleware)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(characters_router)
     app.include_router(images_router)
     app.include_router(generation_router)

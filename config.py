@@ -6,13 +6,14 @@ Every knob lives here and is handed down from `create_app(settings)`; nothing de
 
 from __future__ import annotations
 
+import json
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MB = 1024 * 1024
 
@@ -51,6 +52,60 @@ class Settings(BaseSettings):
     generation_concurrency: int = Field(default=4, ge=1, le=256)
     sync_wait_seconds: float = Field(default=120.0, ge=0)
     max_job_attempts: int = Field(default=3, ge=1)
+
+    # Fair use and accounting (issue 4). Every limit: 0 = unlimited.
+    rate_limit_per_minute: int = Field(
+        default=60, ge=0, description="API requests per minute per API key (all routes that need a key)"
+    )
+    generations_per_minute: int = Field(
+        default=10, ge=0, description="Generation requests per minute per API key"
+    )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="`limits` storage URI; memory:// is per process, redis://host:6379 shares limits",
+    )
+    max_active_jobs_per_workspace: int = Field(
+        default=20, ge=0, description="Queued + running generation jobs a workspace may have at once"
+    )
+    daily_image_quota: int = Field(
+        default=0, ge=0, description="Images a workspace may generate per UTC day (failed jobs excluded)"
+    )
+    price_overrides: Annotated[dict[str, dict[str, float]], NoDecode] = Field(
+        default_factory=dict,
+        description='JSON: {"model": {"text_in": .., "image_in": .., "image_out": ..}} in USD per 1M tokens',
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="One JSON object per line, or text"
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token for GET /metrics; unset turns /metrics off (404)"
+    )
+
+    @field_validator("price_overrides")
+    @classmethod
+    def _known_price_fields(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        # Fail at startup on a typo ("image_output") rather than silently bill the default.
+        allowed = {"text_in", "image_in", "image_out"}
+        for model, prices in value.items():
+            unknown = set(prices) - allowed
+            if unknown:
+                raise ValueError(f"PRICE_OVERRIDES[{model!r}]: unknown fields {sorted(unknown)}")
+            if any(price < 0 for price in prices.values()):
+                raise ValueError(f"PRICE_OVERRIDES[{model!r}]: prices must be >= 0")
+        return value
+
+    @field_validator("price_overrides", mode="before")
+    @classmethod
+    def _price_json(cls, value: object) -> object:
+        # Decoded here, not by pydantic-settings, so a blank `PRICE_OVERRIDES=` means "none".
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _blank_token_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("public_base_url")
     @classmethod

@@ -16,6 +16,7 @@ from sqlmodel import Session
 from config import Settings
 from errors import Unauthorized
 from services.auth.service import Caller, authenticate
+from services.ratelimit import LimitScope, LimitStatus
 
 
 def get_settings(request: Request) -> Settings:
@@ -52,7 +53,19 @@ def get_caller(request: Request, session: SessionDep) -> Caller:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'", field="Authorization")
     caller = authenticate(session, token)
     request.state.caller = caller
+    check_rate_limit(request, caller.key_id, "api")
     return caller
+
+
+def check_rate_limit(request: Request, key_id: int, scope: LimitScope) -> LimitStatus:
+    """Count this request against `scope` for the key (429 when over), keeping headers for the answer.
+
+    `get_caller` does `api` for every keyed request; the generation route adds `generations`.
+    The tightest status is kept on `request.state.rate_limit` for the RateLimit-* headers.
+    """
+    status = request.app.state.rate_limiter.check(key_id, scope)
+    request.state.rate_limit = status.tighter(getattr(request.state, "rate_limit", None))
+    return status
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -1,0 +1,173 @@
+"""Prometheus metrics for operators: `GET /metrics`, off unless `METRICS_TOKEN` is set.
+
+Each app owns its `CollectorRegistry` (never the library's global default), so tests can
+build many apps and every count belongs to one of them. Labels are route *templates* and a
+few fixed words, never ids or paths, so the number of series stays small.
+
+For the generation layer:
+- `metrics.observe_upstream(model, endpoint, seconds, outcome)` after every upstream call
+  (`outcome` "ok", or an error kind such as "timeout", "rate_limited", "moderation_blocked",
+  "server_error", "connection_error").
+- `metrics.set_job_source(fn)` with `fn() -> JobCounts`: called at scrape time (in a worker
+  thread, so a quick DB count is fine) for jobs by state and the queue depth.
+The app's instance is `app.state.metrics`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from errors import NotFound, Unauthorized
+from services.request_log import route_template
+
+log = logging.getLogger("storyloom.metrics")
+
+JOB_STATES = ("queued", "running", "succeeded", "failed")
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+# Edits at high quality take 60-180 s upstream; the default buckets stop at 10 s.
+UPSTREAM_BUCKETS = (0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600)
+
+
+@dataclass(frozen=True)
+class JobCounts:
+    """Jobs by status right now, and how many wait for a worker."""
+
+    by_state: Mapping[str, int] = field(default_factory=dict)
+    queue_depth: int = 0
+
+
+class _JobCollector(Collector):
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def describe(self) -> list[Metric]:
+        # Empty: the registry must not call `collect` (and the job source) at registration.
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        source = self.metrics.job_source
+        if source is None:
+            return
+        try:
+            counts = source()
+        except Exception as exc:  # noqa: BLE001 - a failing source must not break the whole scrape
+            log.warning("job metrics unavailable: %s", type(exc).__name__)
+            return
+        jobs = GaugeMetricFamily("storyloom_jobs", "Generation jobs by state", labels=["state"])
+        for state in sorted(set(JOB_STATES) | set(counts.by_state)):
+            jobs.add_metric([state], counts.by_state.get(state, 0))
+        yield jobs
+        yield GaugeMetricFamily(
+            "storyloom_queue_depth", "Generation jobs waiting for a worker", value=counts.queue_depth
+        )
+
+
+class Metrics:
+    """The app's metrics: request counts and latency, upstream latency and errors, jobs."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.job_source: Callable[[], JobCounts] | None = None
+        self.requests = Counter(
+            "storyloom_http_requests",
+            "HTTP requests by method, route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "storyloom_http_request_duration_seconds",
+            "Time from request to the end of the response",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self.upstream_seconds = Histogram(
+            "storyloom_upstream_request_duration_seconds",
+            "Image backend call latency, by model and endpoint (generate|edit)",
+            ["model", "endpoint"],
+            buckets=UPSTREAM_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_errors = Counter(
+            "storyloom_upstream_errors",
+            "Image backend calls that failed, by kind",
+            ["model", "endpoint", "kind"],
+            registry=self.registry,
+        )
+        self.registry.register(_JobCollector(self))
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        method = method if method in METHODS else "OTHER"
+        self.requests.labels(method, route, str(status)).inc()
+        self.request_seconds.labels(method, route).observe(seconds)
+
+    def observe_upstream(self, model: str, endpoint: str, seconds: float, outcome: str = "ok") -> None:
+        """Record one upstream call; any `outcome` other than "ok" counts as an error of that kind."""
+        self.upstream_seconds.labels(model, endpoint).observe(seconds)
+        if outcome != "ok":
+            self.upstream_errors.labels(model, endpoint, outcome).inc()
+
+    def set_job_source(self, fn: Callable[[], JobCounts] | None) -> None:
+        self.job_source = fn
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Pure ASGI: counts every HTTP request by route template (`unmatched` for unknown paths)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            route = route_template(scope) or "unmatched"
+            self.metrics.observe_request(
+                scope.get("method", ""), route, status, time.perf_counter() - started
+            )
+
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics_endpoint(request: Request) -> Response:
+    """Prometheus scrape target; 404 when no token is configured, 401 without the right one."""
+    token = request.app.state.settings.metrics_token
+    if token is None:
+        raise NotFound("Not Found")  # the same answer as any unknown path
+    presented = _bearer(request.headers.get("authorization", ""))
+    if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
+        raise Unauthorized("metrics need 'Authorization: Bearer <METRICS_TOKEN>'", field="Authorization")
+    metrics: Metrics = request.app.state.metrics
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _bearer(header: str) -> str:
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
