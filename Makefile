@@ -24,7 +24,7 @@ install-dev: $(VENV)/.installed-dev
 
 run: install
 	$(BIN)/python manage.py first-key
-	$(BIN)/python -m uvicorn api_server:app --host $(HOST) --port $(PORT)
+	$(BIN)/python -m uvicorn api_server:app --host $(HOST) --port $(PORT) --no-access-log
 
 test: install-dev
 	$(BIN)/python -m ruff check .
