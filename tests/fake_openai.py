@@ -8,7 +8,9 @@ answers like OpenAI: base64 images of the requested size and format plus a usage
 Faults are queued with `fail(kind, times=N)`: the next N requests get that error, then
 requests succeed again, which is how SDK retries become visible in `requests`. `latency`
 delays every successful answer (a slow upstream for timeouts and the benchmark); a waiting
-handler notices when its client has gone, so the server stops promptly.
+handler notices when its client has gone, so the server stops promptly. `hold()` keeps every
+answer waiting until `release()` (a job that stays `running` as long as a test needs, without
+guessing a latency), and `wait_for_requests(n)` blocks a test until the fake has seen n requests.
 
 Like OpenAI, an image part sent as `application/octet-stream` is refused with
 `unsupported_file_mimetype`.
@@ -164,6 +166,9 @@ class FakeOpenAI:
         self.requests: list[RecordedRequest] = []
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
+        self._released = threading.Event()
+        self._released.set()
         self.app = Starlette(
             routes=[
                 Route("/v1/images/edits", self._edits, methods=["POST"]),
@@ -192,11 +197,26 @@ class FakeOpenAI:
         with self._lock:
             self._faults.extend(Fault(kind, answer_headers) for _ in range(times))
 
+    def hold(self) -> None:
+        """Keep every successful answer waiting (after `latency`) until `release()`."""
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[RecordedRequest]:
+        """Block until at least `count` requests arrived; AssertionError after `timeout` seconds."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self.requests) >= count, timeout):
+                raise AssertionError(f"the fake saw {len(self.requests)} request(s), expected {count}")
+            return list(self.requests)
+
     def reset(self) -> None:
         with self._lock:
             self._faults.clear()
             self.requests.clear()
         self.latency = 0.0
+        self._released.set()
 
     def _next_fault(self) -> Fault | None:
         with self._lock:
@@ -205,6 +225,7 @@ class FakeOpenAI:
     def _record(self, recorded: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(recorded)
+            self._arrived.notify_all()
 
     async def _edits(self, request: Request) -> Response:
         async with request.form(max_files=64, max_fields=64) as form:
@@ -269,8 +290,8 @@ class FakeOpenAI:
         return JSONResponse(self._success(fields, recorded))
 
     async def _wait(self, request: Request) -> bool:
-        """Sleep `latency` seconds in one go; False if the client disconnected meanwhile."""
-        if self.latency <= 0:
+        """Sleep `latency` seconds (and while held); False if the client disconnected meanwhile."""
+        if self.latency <= 0 and self._released.is_set():
             return True
         gone = False
         async with anyio.create_task_group() as group:
@@ -284,6 +305,9 @@ class FakeOpenAI:
 
             group.start_soon(watch_for_disconnect)
             await anyio.sleep(self.latency)
+            # Held: release() comes from the test thread, so a threading.Event polled here, not anyio.Event.
+            while not self._released.is_set():  # noqa: ASYNC110
+                await anyio.sleep(0.005)
             group.cancel_scope.cancel()
         return not gone
 
