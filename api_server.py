@@ -28,8 +28,10 @@ from services.metrics import router as metrics_router
 from services.pricing import load_prices
 from services.ratelimit import KeyRateLimiter, RateLimitHeaders
 from services.request_log import RequestLogMiddleware, configure_logging
+from services.usage import router as usage_router
 from services.web import mount_web
 from storage.db import open_database
+from storage.timeutil import utcnow
 
 VERSION = "0.1.0"
 log = logging.getLogger("storyloom")
@@ -118,6 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = KeyRateLimiter.from_settings(settings)
     app.state.prices = load_prices(settings.price_overrides)
     app.state.metrics = Metrics()
+    # The quota's and /usage's idea of "now"; tests replace it to cross midnight.
+    app.state.clock = utcnow
     # Added innermost first: the request log wraps everything, so it times and ids every answer.
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
@@ -127,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(characters_router)
     app.include_router(images_router)
     app.include_router(generation_router)
+    app.include_router(usage_router)
     mount_web(app)
     return app
 

@@ -52,6 +52,10 @@ def get_caller(request: Request, session: SessionDep) -> Caller:
     if token is None:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'", field="Authorization")
     caller = authenticate(session, token)
+    # End the read transaction so its pooled connection goes back now: a request that then waits
+    # (POST /generate-image, up to SYNC_WAIT_SECONDS) must not hold one, or 15 waiting requests
+    # exhaust the pool and the job workers they wait for can never get one.
+    session.commit()
     request.state.caller = caller
     check_rate_limit(request, caller.key_id, "api")
     return caller
@@ -66,6 +70,15 @@ def check_rate_limit(request: Request, key_id: int, scope: LimitScope) -> LimitS
     status = request.app.state.rate_limiter.check(key_id, scope)
     request.state.rate_limit = status.tighter(getattr(request.state, "rate_limit", None))
     return status
+
+
+def check_generation_limit(request: Request, caller: Caller) -> LimitStatus:
+    """Count one real (non-dry-run) generation request for the caller's key; 429 when over.
+
+    The API route and the HTML scene form both call this before anything is queued, so a
+    refused request costs nothing and both count against the same per-key budget.
+    """
+    return check_rate_limit(request, caller.key_id, "generations")
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

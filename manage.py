@@ -1,5 +1,9 @@
 """Operator commands: `python manage.py create-key --name N [--workspace W]`, list-keys, revoke-key.
 
+Accounting: `set-quota --workspace W --images N` (0 = unlimited; `--default` follows
+DAILY_IMAGE_QUOTA again), `workspaces` (quotas and today's use), `usage [--workspace W]
+[--from D] [--to D] [--group-by day|model|key]` (the table `GET /usage` answers with).
+
 `first-key` makes a key only when none is active (what `make run` calls on a fresh machine).
 A new key is printed alone on the last line, once: only its hash is kept.
 """
@@ -10,9 +14,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from sqlmodel import Session
+
 from config import Settings
+from errors import NotFound
+from services import usage
 from services.auth import service as auth
+from services.generation import caps
 from storage.db import open_database, write_session
+from storage.timeutil import utcnow
 
 
 def _create(engine, name: str, workspace: str) -> None:  # type: ignore[no-untyped-def]
@@ -20,6 +30,46 @@ def _create(engine, name: str, workspace: str) -> None:  # type: ignore[no-untyp
         row, key = auth.create_key(session, name=name, workspace=workspace)
         print(f"created key {row.id} ({row.name}) in workspace {workspace!r}; it is shown only once:")
     print(key)
+
+
+def _quota_text(quota: int | None, settings: Settings) -> str:
+    if quota is None:
+        default = settings.daily_image_quota
+        return f"default ({default or 'unlimited'})"
+    return str(quota) if quota else "unlimited"
+
+
+def _workspaces(engine, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    now = utcnow()
+    with Session(engine) as session:
+        print(f"{'id':>4}  {'workspace':<20} {'daily quota':<22} used today")
+        for ws in caps.list_workspaces(session):
+            used = caps.images_used_today(session, ws.id, now)  # type: ignore[arg-type]
+            print(f"{ws.id:>4}  {ws.name:<20} {_quota_text(ws.daily_image_quota, settings):<22} {used}")
+
+
+def _usage(engine, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+    start, end = usage.resolve_period(
+        usage.parse_day(args.start, "from"), usage.parse_day(args.end, "to"), utcnow().date()
+    )
+    with Session(engine) as session:
+        workspaces = caps.list_workspaces(session)
+        if args.workspace is not None:
+            workspaces = [ws for ws in workspaces if ws.name == args.workspace]
+            if not workspaces:
+                raise NotFound(f"no workspace named {args.workspace!r}", field="workspace")
+        shown = 0
+        for ws in workspaces:
+            report = usage.usage_report(session, ws.id, start, end, args.group_by)
+            if args.workspace is None and not report.rows:
+                continue
+            shown += 1
+            print(f"workspace {ws.name!r}, {start} to {end} (UTC), by {args.group_by}:")
+            for line in usage.format_table(report):
+                print(line)
+            print()
+        if not shown:
+            print(f"no succeeded generations from {start} to {end} (UTC)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,6 +84,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("list-keys", help="list keys (never the keys themselves)")
     revoke = sub.add_parser("revoke-key", help="revoke a key by its id")
     revoke.add_argument("id", type=int)
+    quota = sub.add_parser("set-quota", help="set a workspace's daily image quota")
+    quota.add_argument("--workspace", required=True)
+    amount = quota.add_mutually_exclusive_group(required=True)
+    amount.add_argument("--images", type=int, help="images per UTC day; 0 = unlimited")
+    amount.add_argument("--default", action="store_true", help="follow DAILY_IMAGE_QUOTA again")
+    sub.add_parser("workspaces", help="list workspaces with their daily quota and today's use")
+    report = sub.add_parser("usage", help="generations, tokens and estimated cost")
+    report.add_argument("--workspace", help="one workspace (default: each workspace in turn)")
+    report.add_argument("--from", dest="start", help="YYYY-MM-DD (default: 30 days before --to)")
+    report.add_argument("--to", dest="end", help="YYYY-MM-DD (default: today, UTC)")
+    report.add_argument("--group-by", choices=["day", "model", "key"], default="day")
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -55,6 +116,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for key, ws in rows:
                     status = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
                     print(f"{key.id:>4}  {key.prefix + '…':<12} {ws.name:<20} {key.name:<24} {status}")
+        elif args.command == "set-quota":
+            if args.images is not None and args.images < 0:
+                print("error: --images must be 0 (unlimited) or more", file=sys.stderr)
+                return 2
+            with write_session(engine) as session:
+                ws = caps.set_quota(session, args.workspace, None if args.default else args.images)
+                shown = _quota_text(ws.daily_image_quota, settings)
+                print(f"workspace {ws.name!r}: daily image quota {shown}")
+        elif args.command == "workspaces":
+            _workspaces(engine, settings)
+        elif args.command == "usage":
+            _usage(engine, args)
         elif args.command == "revoke-key":
             with write_session(engine) as session:
                 row = auth.revoke_key(session, args.id)

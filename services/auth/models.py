@@ -16,6 +16,8 @@ class Workspace(SQLModel, table=True):
     next_image_number: int = Field(default=0)
     # Bumped whenever the library's images change, so in-memory indexes know when to reload.
     library_version: int = Field(default=0)
+    # Images per UTC day: NULL follows the DAILY_IMAGE_QUOTA setting, 0 is unlimited.
+    daily_image_quota: int | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
 
 

@@ -15,6 +15,7 @@ from services.backends.base import (
     GeneratedImage,
     ImageBackend,
     ReferenceImage,
+    UpstreamObserver,
     zero_usage,
 )
 from services.backends.draft import DraftBackend
@@ -29,6 +30,7 @@ __all__ = [
     "ImageBackend",
     "OpenAIBackend",
     "ReferenceImage",
+    "UpstreamObserver",
     "backend_name",
     "make_backend",
     "zero_usage",
@@ -42,7 +44,7 @@ def backend_name(settings: Settings) -> str:
     return settings.image_backend
 
 
-def make_backend(settings: Settings) -> ImageBackend:
+def make_backend(settings: Settings, observer: UpstreamObserver | None = None) -> ImageBackend:
     """Build the configured backend; call it inside the app's lifespan (the client binds to that loop)."""
     name = backend_name(settings)
     if name == "openai":
@@ -51,5 +53,5 @@ def make_backend(settings: Settings) -> ImageBackend:
                 "IMAGE_BACKEND=openai but OPENAI_API_KEY is not set: set the key, "
                 "or use IMAGE_BACKEND=auto (draft without a key) or IMAGE_BACKEND=draft"
             )
-        return OpenAIBackend.from_settings(settings)
+        return OpenAIBackend.from_settings(settings, observer=observer)
     return DraftBackend()

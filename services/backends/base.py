@@ -7,8 +7,13 @@ Backends raise `errors.InvalidInput` / `errors.UpstreamError`, never SDK excepti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+# Told about every upstream call: (model, endpoint "generate"|"edit", seconds, outcome "ok" or an
+# error kind). The app passes metrics in through this, so backends never import app state.
+UpstreamObserver = Callable[[str, str, float, str], None]
 
 
 class BackendConfigError(RuntimeError):

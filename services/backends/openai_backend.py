@@ -9,8 +9,11 @@ give up is mapped, in `ERROR_RULES`, onto Storyloom's errors.
 Insufficient quota is mapped to 502 `upstream_quota`, not 503: it is the server's billing, and
 retrying later will not help until an operator tops the account up.
 
-One log line per upstream call (model, endpoint, input images, latency, outcome); never the
-key, the images, or the prompt (only its length).
+One log line per upstream call (model, endpoint, input images, latency, outcome, retries);
+never the key, the images, or the prompt (only its length). Retries are the SDK's own and
+invisible from outside, so an httpx request hook on the SDK's HTTP client counts the HTTP
+requests each call makes (a context variable keeps concurrent calls apart): retries = requests - 1.
+An optional observer (the app's metrics) hears (model, endpoint, seconds, outcome) per call.
 """
 
 from __future__ import annotations
@@ -20,20 +23,36 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
 from config import Settings
 from errors import InvalidInput, StoryloomError, UpstreamError
-from services.backends.base import BackendRequest, BackendResult, GeneratedImage, zero_usage
+from services.backends.base import (
+    BackendRequest,
+    BackendResult,
+    GeneratedImage,
+    UpstreamObserver,
+    zero_usage,
+)
 from services.capabilities import MODELS
 
 log = logging.getLogger("storyloom.openai")
 
 DEFAULT_RETRY_AFTER_SECONDS = 30
+# HTTP requests sent by the current upstream call (first try + SDK retries); None outside a call.
+_http_requests: ContextVar[list[int] | None] = ContextVar("storyloom_openai_requests", default=None)
+
+
+async def _count_request(_: httpx.Request) -> None:
+    counter = _http_requests.get()
+    if counter is not None:
+        counter[0] += 1
 
 
 def _upstream_message(err: openai.OpenAIError) -> str:
@@ -175,13 +194,21 @@ class OpenAIBackend:
         base_url: str | None = None,
         timeout: float = 300.0,
         max_retries: int = 2,
+        observer: UpstreamObserver | None = None,
     ) -> None:
+        self._observer = observer
+        # The SDK's default client (its timeouts, limits, redirects) plus the request counter.
+        http_client = DefaultAsyncHttpxClient(event_hooks={"request": [_count_request]})
         self._client = AsyncOpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=http_client,
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> OpenAIBackend:
+    def from_settings(cls, settings: Settings, observer: UpstreamObserver | None = None) -> OpenAIBackend:
         if settings.openai_api_key is None:
             raise ValueError("OpenAIBackend needs OPENAI_API_KEY")
         return cls(
@@ -189,6 +216,7 @@ class OpenAIBackend:
             base_url=settings.openai_base_url,
             timeout=settings.openai_timeout_seconds,
             max_retries=settings.openai_max_retries,
+            observer=observer,
         )
 
     def _params(self, request: BackendRequest) -> dict[str, Any]:
@@ -215,6 +243,8 @@ class OpenAIBackend:
         endpoint = "images.edit" if request.references else "images.generate"
         started = time.perf_counter()
         outcome = "ok"
+        counter = [0]
+        token = _http_requests.set(counter)
         try:
             if request.references:
                 fidelity = self._input_fidelity(request)
@@ -238,18 +268,35 @@ class OpenAIBackend:
         except openai.OpenAIError as err:
             outcome, mapped = map_error(err)
             raise mapped from None
+        except BaseException:
+            if outcome == "ok":  # cancelled (shutdown) or a bug: not a success in the metrics
+                outcome = "aborted"
+            raise
         finally:
+            _http_requests.reset(token)
+            seconds = time.perf_counter() - started
             log.info(
-                "openai %s model=%s input_images=%d n=%d size=%s prompt_chars=%d latency_ms=%d outcome=%s",
+                "openai %s model=%s input_images=%d n=%d size=%s prompt_chars=%d latency_ms=%d "
+                "outcome=%s retries=%d",
                 endpoint,
                 request.model,
                 len(request.references),
                 request.n,
                 request.size,
                 len(request.prompt),
-                round((time.perf_counter() - started) * 1000),
+                round(seconds * 1000),
                 outcome,
+                max(0, counter[0] - 1),
             )
+            self._observe(request.model, "edit" if request.references else "generate", seconds, outcome)
+
+    def _observe(self, model: str, endpoint: str, seconds: float, outcome: str) -> None:
+        if self._observer is None:
+            return
+        try:
+            self._observer(model, endpoint, seconds, outcome)
+        except Exception:
+            log.warning("upstream observer failed", exc_info=True)
 
     async def aclose(self) -> None:
         await self._client.close()

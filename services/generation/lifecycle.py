@@ -1,18 +1,26 @@
-"""Start and stop scene generation with the app: backend, worker pool, and crash recovery."""
+"""Start and stop scene generation with the app: backend, worker pool, and crash recovery.
+
+Also wires the generation layer into the app's metrics: the backend reports every upstream
+call to `Metrics.observe_upstream`, and the metrics' job source counts jobs by state (one
+GROUP BY at scrape time) and reads the queue depth from the pool.
+"""
 
 from __future__ import annotations
 
 import logging
 
 from fastapi import FastAPI
-from sqlmodel import Session
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
 
 from characters.images import file_store
 from services.backends import make_backend
 from services.capabilities import resolve_model
 from services.generation import jobs
+from services.generation.models import Generation
 from services.generation.queue import JobQueue
 from services.generation.runner import JobRunner
+from services.metrics import JobCounts, Metrics
 
 log = logging.getLogger("storyloom.jobs")
 
@@ -21,13 +29,18 @@ async def start_generation(app: FastAPI) -> None:
     settings = app.state.settings
     # A retired default model would fail every scene: refuse to start, naming the successor.
     resolve_model(settings.default_image_model, field="default_image_model")
-    backend = make_backend(settings)
+    metrics: Metrics | None = getattr(app.state, "metrics", None)
+    backend = make_backend(settings, observer=metrics.observe_upstream if metrics is not None else None)
     app.state.backend = backend
     app.state.backend_name = backend.name
-    runner = JobRunner(app.state.engine, settings, file_store(settings), backend)
+    runner = JobRunner(
+        app.state.engine, settings, file_store(settings), backend, getattr(app.state, "prices", None)
+    )
     queue = JobQueue(runner, concurrency=settings.generation_concurrency)
     app.state.jobs = queue
     queue.start()
+    if metrics is not None:
+        metrics.set_job_source(lambda: job_counts(app.state.engine, queue))
     with Session(app.state.engine) as session:
         leftover = jobs.resumable_job_ids(session)
     for job_id in leftover:
@@ -41,7 +54,17 @@ async def start_generation(app: FastAPI) -> None:
     )
 
 
+def job_counts(engine: Engine, queue: JobQueue) -> JobCounts:
+    """Jobs by status across all workspaces (operators' view) and the jobs waiting for a worker."""
+    with Session(engine) as session:
+        rows = session.exec(select(Generation.status, func.count()).group_by(Generation.status)).all()
+    return JobCounts(by_state={status: count for status, count in rows}, queue_depth=queue.depth)
+
+
 async def stop_generation(app: FastAPI) -> None:
     """Stop the workers; jobs they held stay `running` and are resumed at the next start."""
+    metrics = getattr(app.state, "metrics", None)
+    if metrics is not None:
+        metrics.set_job_source(None)
     await app.state.jobs.stop()
     await app.state.backend.aclose()

@@ -48,6 +48,8 @@ class Generation(SQLModel, table=True):
     image_numbers: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     attempts: int = Field(default=0)
     usage: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # USD from `usage` and the price table when the job succeeded (an estimate, not an invoice).
+    estimated_cost_usd: float | None = Field(default=None)
     revised_prompts: list[str | None] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     error_code: str | None = Field(default=None, max_length=64)
     error_message: str | None = None

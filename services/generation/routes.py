@@ -8,7 +8,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from deps import CallerDep, SessionDep, SettingsDep
+from deps import CallerDep, SessionDep, SettingsDep, check_generation_limit
 from services.generation import jobs, service
 from services.generation.models import JobStatus
 from services.generation.schemas import DryRunRead, GenerateRequest, GenerationList, GenerationRead
@@ -36,6 +36,8 @@ async def generate_image(
 ) -> object:
     app = request.app
     settings = app.state.settings
+    if not body.dry_run:
+        check_generation_limit(request, caller)
     result = await service.submit(app, caller, body, idempotency_key)
     if isinstance(result, DryRunRead):
         return result

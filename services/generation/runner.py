@@ -8,6 +8,7 @@ a finished job without its images or images without their job.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from anyio import to_thread
@@ -21,6 +22,7 @@ from errors import StoryloomError, UpstreamError
 from services.backends.base import BackendRequest, BackendResult, ImageBackend, ReferenceImage
 from services.generation import jobs
 from services.generation.models import Generation, JobStatus
+from services.pricing import Price, estimate_cost
 from storage.db import write_session
 from storage.files import FileStore
 from storage.imaging import CONTENT_TYPES, EXTENSIONS
@@ -37,11 +39,25 @@ class Claimed:
 
 
 class JobRunner:
-    def __init__(self, engine: Engine, settings: Settings, store: FileStore, backend: ImageBackend) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        store: FileStore,
+        backend: ImageBackend,
+        prices: Mapping[str, Price] | None = None,
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.store = store
         self.backend = backend
+        self.prices = prices
+
+    def cost_of(self, model: str, usage: Mapping[str, object] | None) -> float:
+        """USD for one finished call: the offline draft backend spends nothing, whatever the model."""
+        if self.backend.name == "draft":
+            return 0.0
+        return estimate_cost(model, usage, self.prices)
 
     async def __call__(self, job_id: str) -> None:
         claimed = await to_thread.run_sync(self._claim, job_id)
@@ -132,6 +148,7 @@ class JobRunner:
             job.status = JobStatus.succeeded
             job.image_numbers = [s.image.number for s in stored]
             job.usage = result.usage
+            job.estimated_cost_usd = self.cost_of(job.model, result.usage)
             job.revised_prompts = [image.revised_prompt for image in result.images]
             job.finished_at = utcnow()
             session.add(job)

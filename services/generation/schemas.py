@@ -65,6 +65,8 @@ class GenerationRead(BaseModel):
     images: list[GenerationImage]
     image_url: str | None
     usage: dict[str, Any] | None
+    # USD from `usage` and the price table, set when the job succeeds; null before.
+    estimated_cost_usd: float | None = None
     error: GenerationError | None
     attempts: int
     created_at: str
@@ -93,3 +95,5 @@ class DryRunRead(BaseModel):
     backend: str
     endpoint: Literal["edit", "generate"]
     parameters: dict[str, Any]
+    # A rough estimate before anything is spent (services.pricing.estimate_before).
+    estimated_cost_usd: float = 0.0

@@ -18,7 +18,7 @@ from characters import images as library
 from characters.models import Image
 from config import Settings
 from services.auth.service import Caller
-from services.generation import jobs
+from services.generation import caps, jobs
 from services.generation.models import Generation, JobStatus
 from services.generation.scene import PreparedScene, prepare_scene
 from services.generation.schemas import (
@@ -28,13 +28,32 @@ from services.generation.schemas import (
     GenerationImage,
     GenerationRead,
 )
+from services.pricing import Price, estimate_before
+from storage.timeutil import utcnow
 
 
 def status_path(job_id: str) -> str:
     return f"/generations/{job_id}"
 
 
-def dry_run_read(prepared: PreparedScene, backend: str) -> DryRunRead:
+def clock_of(app: FastAPI) -> caps.Clock:
+    """The app's clock (`app.state.clock`, injectable so tests can cross midnight)."""
+    return getattr(app.state, "clock", utcnow)
+
+
+def dry_run_read(prepared: PreparedScene, backend: str, prices: dict[str, Price] | None = None) -> DryRunRead:
+    params = prepared.params
+    cost = 0.0
+    if backend != "draft":
+        cost = estimate_before(
+            prepared.model,
+            str(params.get("size", "auto")),
+            str(params.get("quality", "auto")),
+            int(params.get("n", 1)),
+            len(prepared.references),
+            prompt_chars=len(prepared.prompt),
+            prices=prices,
+        )
     return DryRunRead(
         prompt=prepared.prompt,
         scene=prepared.scene,
@@ -44,6 +63,7 @@ def dry_run_read(prepared: PreparedScene, backend: str) -> DryRunRead:
         backend=backend,
         endpoint="edit" if prepared.references else "generate",
         parameters={"model": prepared.model, **prepared.params},
+        estimated_cost_usd=cost,
     )
 
 
@@ -59,7 +79,8 @@ def _accept(
                 return existing, False
         prepared = prepare_scene(session, caller.workspace_id, body, state.settings.default_image_model)
         if body.dry_run:
-            return dry_run_read(prepared, state.backend.name), False
+            return dry_run_read(prepared, state.backend.name, getattr(state, "prices", None)), False
+        now = clock_of(app)()
         job = Generation(
             id=jobs.new_generation_id(),
             workspace_id=caller.workspace_id,
@@ -75,9 +96,25 @@ def _accept(
             response_format=body.response_format,
             idempotency_key=idempotency_key,
             request_hash=body_hash,
+            created_at=now,
         )
         session.rollback()  # end the read transaction: the insert takes the write lock
         session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        # Under the write lock: a racing twin with the same key may have committed meanwhile,
+        # and is a replay, not a new job to count against the caps.
+        if idempotency_key is not None:
+            existing = jobs.find_by_idempotency_key(session, caller.workspace_id, idempotency_key, body_hash)
+            if existing is not None:
+                return existing, False
+        settings = state.settings
+        caps.check_caps(
+            session,
+            caller.workspace_id,
+            int(prepared.params.get("n", 1)),
+            now=now,
+            max_active=settings.max_active_jobs_per_workspace,
+            default_quota=settings.daily_image_quota,
+        )
         return jobs.insert_job(session, job)
 
 
@@ -160,6 +197,7 @@ def generation_read(
         images=images,
         image_url=images[0].url if images else None,
         usage=job.usage,
+        estimated_cost_usd=job.estimated_cost_usd,
         error=error,
         attempts=job.attempts,
         created_at=_iso(job.created_at) or "",

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 
 from characters import service as characters
 from config import Settings
-from deps import SessionDep, SettingsDep, check_rate_limit
+from deps import SessionDep, SettingsDep, check_generation_limit, check_rate_limit
 from errors import BadRequest, InvalidInput, PayloadTooLarge, StoryloomError
 from services.generation import jobs
 from services.generation.models import Generation, JobStatus
@@ -102,7 +102,7 @@ async def preview(request: Request, caller: WebCallerDep) -> JSONResponse:
 @router.post("/generate", dependencies=[CsrfHeader])
 async def generate(request: Request, caller: WebCallerDep) -> JSONResponse:
     check_rate_limit(request, caller.key_id, "api")
-    check_rate_limit(request, caller.key_id, "generations")
+    check_generation_limit(request, caller)
     key = request.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= 200:
         raise InvalidInput("Idempotency-Key must be 1–200 characters", field="Idempotency-Key")

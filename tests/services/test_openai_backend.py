@@ -266,8 +266,8 @@ async def test_logs_one_line_per_call_and_never_the_key_images_or_prompt(
     assert "model=gpt-image-2.5-flare" in ours[0]
     assert "input_images=3" in ours[0]
     assert "latency_ms=" in ours[0]
-    assert ours[0].endswith("outcome=ok")
-    assert ours[1].endswith("outcome=upstream_auth")
+    assert ours[0].endswith("outcome=ok retries=0")
+    assert ours[1].endswith("outcome=upstream_auth retries=0")
     assert KEY not in caplog.text
     assert request.prompt not in caplog.text
     assert fake_image_b64(1024, 1024, "png", 0)[:64] not in caplog.text

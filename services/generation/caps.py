@@ -1,0 +1,106 @@
+"""Workspace caps on spending: at most N active jobs, and an optional daily image quota.
+
+Both are checked inside the job-insert write transaction (`BEGIN IMMEDIATE`), so two racing
+requests are serialised by SQLite's write lock and cannot both slip under a cap.
+
+The day is the UTC day of `clock()` (the app's injectable clock), and a job belongs to the day
+it was accepted. Its requested `n` counts while it is queued, running or succeeded; a failed
+job spent nothing upstream worth charging the author for, so it gives its images back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from errors import NotFound, TooManyRequests
+from services.auth.models import Workspace
+from services.generation import jobs
+from services.generation.models import Generation, JobStatus
+
+Clock = Callable[[], datetime]
+# Nobody knows when a running job ends; a short wait is the honest hint.
+ACTIVE_RETRY_AFTER_SECONDS = 10
+CHARGED = (JobStatus.queued, JobStatus.running, JobStatus.succeeded)
+
+
+def day_bounds(now: datetime) -> tuple[datetime, datetime]:
+    """[start, end) of `now`'s UTC day."""
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return start, start + timedelta(days=1)
+
+
+def _duration(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{max(minutes, 1)} min" if seconds >= 60 else f"{seconds} s"
+
+
+def effective_quota(workspace: Workspace, default: int) -> int:
+    """The workspace's own quota if set, else the setting; 0 = unlimited."""
+    return default if workspace.daily_image_quota is None else workspace.daily_image_quota
+
+
+def images_used_today(session: Session, workspace_id: int, now: datetime) -> int:
+    start, end = day_bounds(now)
+    stmt = select(Generation.params).where(
+        Generation.workspace_id == workspace_id,
+        col(Generation.created_at) >= start,
+        col(Generation.created_at) < end,
+        col(Generation.status).in_(CHARGED),
+    )
+    return sum(int(params.get("n", 1)) for params in session.exec(stmt).all())
+
+
+def check_caps(
+    session: Session,
+    workspace_id: int,
+    n: int,
+    *,
+    now: datetime,
+    max_active: int,
+    default_quota: int,
+) -> None:
+    """Raise 429 if one more job of `n` images would break a cap; call inside the insert's transaction."""
+    if max_active and jobs.count_active(session, workspace_id) >= max_active:
+        raise TooManyRequests(
+            f"this workspace already has {max_active} generation jobs queued or running "
+            f"(the most allowed at once); wait for one to finish",
+            code="too_many_active_jobs",
+            headers={"Retry-After": str(ACTIVE_RETRY_AFTER_SECONDS)},
+        )
+    workspace = session.get(Workspace, workspace_id)
+    quota = effective_quota(workspace, default_quota) if workspace is not None else default_quota
+    if not quota:
+        return
+    used = images_used_today(session, workspace_id, now)
+    if used + n > quota:
+        _, end = day_bounds(now)
+        seconds = max(1, int((end - now).total_seconds() + 0.999))
+        raise TooManyRequests(
+            f"daily image quota reached: {used} of {quota} images used today and this request asks "
+            f"for {n}; the quota resets at 00:00 UTC, in {_duration(seconds)}",
+            field="n",
+            code="quota_exceeded",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
+def set_quota(session: Session, workspace_name: str, images: int | None) -> Workspace:
+    """Set a workspace's daily image quota (None: follow the setting; 0: unlimited)."""
+    if images is not None and images < 0:
+        raise ValueError("the quota must be 0 (unlimited) or more")
+    workspace = session.exec(select(Workspace).where(Workspace.name == workspace_name)).first()
+    if workspace is None:
+        raise NotFound(f"no workspace named {workspace_name!r}", field="workspace")
+    workspace.daily_image_quota = images
+    session.add(workspace)
+    return workspace
+
+
+def list_workspaces(session: Session) -> list[Workspace]:
+    return list(session.exec(select(Workspace).order_by(col(Workspace.name))).all())
