@@ -11,7 +11,7 @@ retrying later will not help until an operator tops the account up.
 
 One log line per upstream call (model, endpoint, input images, latency, outcome, retries);
 never the key, the images, or the prompt (only its length). Retries are the SDK's own and
-invisible from outside, so an httpx request hook on the SDK's HTTP client counts the HTTP
+invisible from outside, so an httpx2 request hook on the SDK's HTTP client counts the HTTP
 requests each call makes (a context variable keeps concurrent calls apart): retries = requests - 1.
 An optional observer (the app's metrics) hears (model, endpoint, seconds, outcome) per call.
 """
@@ -27,9 +27,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 import openai
-from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+from openai import AsyncOpenAI, DefaultAsyncHttpx2Client
 
 from config import Settings
 from errors import InvalidInput, StoryloomError, UpstreamError
@@ -49,7 +49,7 @@ DEFAULT_RETRY_AFTER_SECONDS = 30
 _http_requests: ContextVar[list[int] | None] = ContextVar("storyloom_openai_requests", default=None)
 
 
-async def _count_request(_: httpx.Request) -> None:
+async def _count_request(_: httpx2.Request) -> None:
     counter = _http_requests.get()
     if counter is not None:
         counter[0] += 1
@@ -198,7 +198,7 @@ class OpenAIBackend:
     ) -> None:
         self._observer = observer
         # The SDK's default client (its timeouts, limits, redirects) plus the request counter.
-        http_client = DefaultAsyncHttpxClient(event_hooks={"request": [_count_request]})
+        http_client = DefaultAsyncHttpx2Client(event_hooks={"request": [_count_request]})
         self._client = AsyncOpenAI(
             api_key=api_key,
             base_url=base_url,
