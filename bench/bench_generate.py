@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import socket
 import statistics
 import subprocess
@@ -111,6 +112,14 @@ def subprocess_server(log: Path, *args: str) -> Iterator[tuple[str, int]]:
         proc.wait(timeout=30)
 
 
+def cpu_seconds(pid: int, part: str = "both") -> float:
+    """User and/or system CPU time of a process so far (from /proc/<pid>/stat, in clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    user, system = int(fields[11]), int(fields[12])
+    ticks = {"user": user, "system": system, "both": user + system}[part]
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -182,14 +191,24 @@ def drive(args: argparse.Namespace) -> int:
         data_dir = Path(tmp) / "data"
         logs = Path(args.logs) if args.logs else Path(tmp)
         headers = {"Authorization": f"Bearer {make_key(data_dir)}"}
-        with subprocess_server(logs / "fake.log", "fake", "--latency", str(args.latency)) as (fake_url, _):
+        with subprocess_server(logs / "fake.log", "fake", "--latency", str(args.latency)) as (
+            fake_url,
+            fake_pid,
+        ):
             app_args = ("app", "--data-dir", str(data_dir), "--upstream", f"{fake_url}/v1")
             app_args += ("--concurrency", str(args.concurrency))
             with subprocess_server(logs / "app.log", *app_args) as (url, pid):
                 refs = upload_references(url, headers)
                 times = measure_overhead(url, headers, refs, args.samples)
+                sys_before = cpu_seconds(pid, "system")
+                cpu_before = cpu_seconds(pid), cpu_seconds(fake_pid), time.process_time()
                 makespan, statuses = asyncio.run(measure_concurrency(url, headers, refs, args.requests))
+                cpu_after = cpu_seconds(pid), cpu_seconds(fake_pid), time.process_time()
+                app_sys = cpu_seconds(pid, "system") - sys_before
                 rss = peak_rss_mb(pid)
+    app_cpu, fake_cpu, driver_cpu = (
+        after - before for after, before in zip(cpu_after, cpu_before, strict=True)
+    )
 
     p50_ms = statistics.median(times) * 1000
     overhead_ms = p50_ms - args.latency * 1000
@@ -209,6 +228,10 @@ def drive(args: argparse.Namespace) -> int:
         f"{MAKESPAN_TOLERANCE * 100:.0f} %), errors {errors} (statuses {sorted(set(statuses))})"
     )
     print(f"   server peak RSS (VmHWM) {rss:.0f} MB (target <= {RSS_TARGET_MB:.0f} MB)")
+    print(
+        f"   CPU during phase 2: app {app_cpu:.2f} s ({app_sys:.2f} s of it in the kernel), "
+        f"fake upstream {fake_cpu:.2f} s, driver {driver_cpu:.2f} s, on {os.cpu_count()} cores"
+    )
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

@@ -14,7 +14,10 @@ from collections.abc import Awaitable, Callable
 
 log = logging.getLogger("storyloom.jobs")
 
-RunJob = Callable[[str], Awaitable[None]]
+# A job's run returns None when it is finished, or a "tail": the rest of its work (storing the
+# outputs), which the queue runs outside the worker slot so the slot's next upstream call can
+# start at once. GENERATION_CONCURRENCY bounds upstream calls, not local image processing.
+RunJob = Callable[[str], Awaitable[Awaitable[None] | None]]
 
 
 class JobQueue:
@@ -25,6 +28,7 @@ class JobQueue:
         self._workers: set[asyncio.Task[None]] = set()
         self._current: dict[asyncio.Task[None], str] = {}
         self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._tails: set[asyncio.Task[None]] = set()
         self._stopping = False
 
     @property
@@ -48,10 +52,11 @@ class JobQueue:
     async def stop(self) -> None:
         """Cancel the workers; jobs they held stay `running` in the database and resume next start."""
         self._stopping = True
-        workers = list(self._workers)
-        for task in workers:
+        tasks = [*self._workers, *self._tails]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tails.clear()
         self._workers.clear()
         self._current.clear()
 
@@ -106,12 +111,36 @@ class JobQueue:
         while True:
             job_id = await self._queue.get()
             self._current[task] = job_id
+            tail = None
             try:
-                await self._run_job(job_id)
+                tail = await self._run_job(job_id)
             except Exception:
                 log.exception("job %s crashed its worker step", job_id)
             finally:
                 self._queue.task_done()
             # Only a completed step clears the job; a cancellation above leaves it for requeue.
             self._current.pop(task, None)
+            if tail is None:
+                self._notify(job_id)
+            else:
+                self._start_tail(job_id, tail)
+
+    def _start_tail(self, job_id: str, tail: Awaitable[None]) -> None:
+        async def finish() -> None:
+            try:
+                await tail
+            except Exception:
+                log.exception("job %s crashed while storing its results", job_id)
             self._notify(job_id)
+
+        task = asyncio.create_task(finish(), name=f"storyloom-finish-{job_id}")
+        self._tails.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._tails.discard(finished)
+            if finished.cancelled() and not self._stopping:
+                # Killed from outside mid-store: the row still says running; run it again.
+                log.warning("finishing job %s was interrupted; requeued", job_id)
+                self.submit(job_id)
+
+        task.add_done_callback(done)

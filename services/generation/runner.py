@@ -8,7 +8,7 @@ a finished job without its images or images without their job.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 
 from anyio import to_thread
@@ -59,19 +59,31 @@ class JobRunner:
             return 0.0
         return estimate_cost(model, usage, self.prices)
 
-    async def __call__(self, job_id: str) -> None:
+    async def __call__(self, job_id: str) -> Awaitable[None] | None:
+        """Claim and call the backend; the storing is returned as a tail for the queue to run."""
         claimed = await to_thread.run_sync(self._claim, job_id)
         if claimed is None:
-            return
+            return None
         try:
             result = await self.backend.generate(claimed.request)
+        except Exception as exc:  # noqa: BLE001 - recorded on the job; logged by _record_failure
+            await self._record_failure(job_id, exc)
+            return None
+        return self._finish(claimed, result)
+
+    async def _finish(self, claimed: Claimed, result: BackendResult) -> None:
+        try:
             await to_thread.run_sync(self._complete, claimed, result)
-        except StoryloomError as exc:
+        except Exception as exc:  # noqa: BLE001 - recorded on the job; logged by _record_failure
+            await self._record_failure(claimed.job_id, exc)
+
+    async def _record_failure(self, job_id: str, exc: Exception) -> None:
+        if isinstance(exc, StoryloomError):
             await to_thread.run_sync(self._fail, job_id, exc)
-        except Exception:
-            log.exception("job %s failed unexpectedly", job_id)
-            error = StoryloomError("the job failed because of an internal error", code="internal_error")
-            await to_thread.run_sync(self._fail, job_id, error, 500)
+            return
+        log.exception("job %s failed unexpectedly", job_id, exc_info=exc)
+        error = StoryloomError("the job failed because of an internal error", code="internal_error")
+        await to_thread.run_sync(self._fail, job_id, error, 500)
 
     def _claim(self, job_id: str) -> Claimed | None:
         with write_session(self.engine) as session:

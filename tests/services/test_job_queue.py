@@ -108,3 +108,55 @@ async def test_a_job_that_raises_does_not_take_its_worker_down() -> None:
     assert await queue.wait(bad, within=5) and await queue.wait(good, within=5)
     assert seen == ["bad", "good"]
     await queue.stop()
+
+
+@pytest.mark.anyio
+async def test_storing_results_does_not_hold_the_worker_slot() -> None:
+    """With one slot, job B's upstream step starts while job A is still storing its results."""
+    store_a = asyncio.Event()
+    started: list[str] = []
+
+    async def tail_of_a() -> None:
+        await store_a.wait()
+
+    async def run(job_id: str):  # type: ignore[no-untyped-def]
+        started.append(job_id)
+        return tail_of_a() if job_id == "a" else None
+
+    queue = JobQueue(run, concurrency=1)
+    queue.start()
+    done_a, done_b = queue.watch("a"), queue.watch("b")
+    queue.submit("a")
+    queue.submit("b")
+    assert await queue.wait(done_b, within=5)
+    assert started == ["a", "b"]
+    assert not done_a.is_set()  # A is only finished when its tail is
+    store_a.set()
+    assert await queue.wait(done_a, within=5)
+    await queue.stop()
+
+
+@pytest.mark.anyio
+async def test_a_killed_storing_step_requeues_its_job() -> None:
+    calls: Counter[str] = Counter()
+    storing = asyncio.Event()
+    never = asyncio.Event()
+
+    async def slow_tail() -> None:
+        storing.set()
+        await never.wait()
+
+    async def run(job_id: str):  # type: ignore[no-untyped-def]
+        calls[job_id] += 1
+        return slow_tail() if calls[job_id] == 1 else None
+
+    queue = JobQueue(run, concurrency=1)
+    queue.start()
+    event = queue.watch("job")
+    queue.submit("job")
+    await storing.wait()
+    (tail,) = [t for t in asyncio.all_tasks() if t.get_name() == "storyloom-finish-job"]
+    tail.cancel()
+    assert await queue.wait(event, within=5)
+    assert calls["job"] == 2
+    await queue.stop()
