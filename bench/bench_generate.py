@@ -75,7 +75,7 @@ def run_app(data_dir: Path, upstream: str, concurrency: int) -> None:
         rate_limit_per_minute=0,
         generations_per_minute=0,
         max_active_jobs_per_workspace=0,
-        log_level="WARNING",
+        log_level=os.environ.get("BENCH_APP_LOG_LEVEL", "WARNING"),
         log_format="text",
     )
     _serve(create_app(settings))
