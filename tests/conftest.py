@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +15,10 @@ from api_server import create_app
 from config import Settings
 from services.auth.service import create_key
 from storage.db import write_session
+from tests.fake_openai import FakeOpenAI
+from tests.servers import serve
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
@@ -71,3 +77,36 @@ def auth(make_key: Callable[..., str]) -> dict[str, str]:
 def other_auth(make_key: Callable[..., str]) -> dict[str, str]:
     """Headers for a key in another workspace, `beta`."""
     return {"Authorization": f"Bearer {make_key('beta')}"}
+
+
+@pytest.fixture(scope="module")
+def fake_upstream() -> Iterator[tuple[FakeOpenAI, str]]:
+    """One fake OpenAI per test module (starting uvicorn is the slow part); `fake` resets it."""
+    fake = FakeOpenAI()
+    with serve(fake.app) as url:
+        yield fake, url
+
+
+@pytest.fixture
+def fake(fake_upstream: tuple[FakeOpenAI, str]) -> Iterator[FakeOpenAI]:
+    fake_upstream[0].reset()
+    yield fake_upstream[0]
+    fake_upstream[0].reset()  # never leave a held answer or a fault behind for the next test
+
+
+@pytest.fixture
+def openai_base_url(fake_upstream: tuple[FakeOpenAI, str]) -> str:
+    return f"{fake_upstream[1]}/v1"
+
+
+def run_manage(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python manage.py ARGS` as an operator runs it, on `data_dir`, with only these settings."""
+    environment = {"DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "SECRET_KEY": "x", **env}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=data_dir.parent,
+        check=False,
+    )

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+
+from tests.conftest import run_manage
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,41 +33,29 @@ def test_unknown_route_uses_the_error_shape(client: TestClient) -> None:
     assert response.json()["error"]["code"] == "not_found"
 
 
-def _manage(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "SECRET_KEY": "x"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=data_dir.parent,
-        check=False,
-    )
-
-
 def test_manage_create_list_revoke_key_round_trip(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    created = _manage(data_dir, "create-key", "--name", "laptop", "--workspace", "books")
+    created = run_manage(data_dir, "create-key", "--name", "laptop", "--workspace", "books")
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip().splitlines()[-1]
     assert key.startswith("sl_") and len(key) > 40
 
-    listed = _manage(data_dir, "list-keys")
+    listed = run_manage(data_dir, "list-keys")
     assert "laptop" in listed.stdout and "books" in listed.stdout and "active" in listed.stdout
     assert key not in listed.stdout  # only a prefix is ever shown again
     assert key not in (data_dir / "storyloom.db").read_bytes().decode("latin-1")
 
-    revoked = _manage(data_dir, "revoke-key", "1")
+    revoked = run_manage(data_dir, "revoke-key", "1")
     assert revoked.returncode == 0
-    assert "revoked" in _manage(data_dir, "list-keys").stdout
+    assert "revoked" in run_manage(data_dir, "list-keys").stdout
 
-    missing = _manage(data_dir, "revoke-key", "99")
+    missing = run_manage(data_dir, "revoke-key", "99")
     assert missing.returncode == 1 and "no API key with id 99" in missing.stderr
 
 
 def test_first_key_creates_only_when_none_exists(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    first = _manage(data_dir, "first-key")
+    first = run_manage(data_dir, "first-key")
     assert first.stdout.strip().splitlines()[-1].startswith("sl_")
-    again = _manage(data_dir, "first-key")
+    again = run_manage(data_dir, "first-key")
     assert "already exists" in again.stdout

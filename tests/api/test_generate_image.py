@@ -34,21 +34,6 @@ SCENE = "Mia opens an umbrella in the rain while Rex shakes himself dry"
 DEADLINE_SECONDS = 15.0
 
 
-@pytest.fixture(scope="module")
-def fake_upstream() -> Iterator[tuple[FakeOpenAI, str]]:
-    """One fake per module (starting uvicorn is the slow part); `fake` resets it per test."""
-    fake = FakeOpenAI()
-    with serve(fake.app) as url:
-        yield fake, url
-
-
-@pytest.fixture
-def fake(fake_upstream: tuple[FakeOpenAI, str]) -> Iterator[FakeOpenAI]:
-    fake_upstream[0].reset()
-    yield fake_upstream[0]
-    fake_upstream[0].reset()  # never leave a held answer behind for the next test
-
-
 def scene_settings(data_dir: Path, upstream_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "image_backend": "openai",

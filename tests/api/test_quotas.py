@@ -3,38 +3,21 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
 from api_server import create_app
 from config import Settings
 from services.generation.service import wait_for
-from tests.conftest import make_settings, new_key
+from tests.conftest import make_settings, new_key, run_manage
 from tests.fake_openai import FakeOpenAI
-from tests.servers import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENE = "Mia opens an umbrella in the rain"
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[tuple[FakeOpenAI, str]]:
-    fake = FakeOpenAI()
-    with serve(fake.app) as url:
-        yield fake, url
-
-
-@pytest.fixture
-def fake(upstream: tuple[FakeOpenAI, str]) -> Iterator[FakeOpenAI]:
-    upstream[0].reset()
-    yield upstream[0]
-    upstream[0].release()
 
 
 def openai_settings(data_dir: Path, url: str, **overrides: object) -> Settings:
@@ -78,10 +61,10 @@ def generate(client: TestClient, auth: dict[str, str], **fields: object) -> tupl
 
 
 def test_active_jobs_cap_is_hit_exactly_and_frees_up_when_jobs_finish(
-    data_dir: Path, upstream: tuple[FakeOpenAI, str], fake: FakeOpenAI
+    data_dir: Path, fake_upstream: tuple[FakeOpenAI, str], fake: FakeOpenAI
 ) -> None:
     settings = openai_settings(
-        data_dir, upstream[1], max_active_jobs_per_workspace=2, generation_concurrency=1
+        data_dir, fake_upstream[1], max_active_jobs_per_workspace=2, generation_concurrency=1
     )
     fake.hold()  # the first job stays running, the second queued
     with running(settings) as (client, bearer):
@@ -134,9 +117,9 @@ def test_daily_quota_refuses_past_the_limit_and_resets_at_utc_midnight(data_dir:
 
 
 def test_failed_jobs_do_not_count_against_the_quota(
-    data_dir: Path, upstream: tuple[FakeOpenAI, str], fake: FakeOpenAI
+    data_dir: Path, fake_upstream: tuple[FakeOpenAI, str], fake: FakeOpenAI
 ) -> None:
-    settings = openai_settings(data_dir, upstream[1], daily_image_quota=2)
+    settings = openai_settings(data_dir, fake_upstream[1], daily_image_quota=2)
     with running(settings) as (client, bearer):
         alpha = bearer()
         fake.fail("server_error")
@@ -164,16 +147,8 @@ def test_dry_runs_and_idempotent_replays_are_not_charged(data_dir: Path) -> None
         assert generate(client, alpha)[0] == 429
 
 
-def _manage(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "SECRET_KEY": "x", "DAILY_IMAGE_QUOTA": "5"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=data_dir.parent,
-        check=False,
-    )
+def manage(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_manage(data_dir, *args, DAILY_IMAGE_QUOTA="5")
 
 
 def test_a_workspace_quota_set_by_the_operator_overrides_the_setting(data_dir: Path) -> None:
@@ -181,21 +156,33 @@ def test_a_workspace_quota_set_by_the_operator_overrides_the_setting(data_dir: P
     with running(settings) as (client, bearer):
         alpha = bearer("alpha")
         bearer("beta")
-    assert _manage(data_dir, "set-quota", "--workspace", "alpha", "--images", "1").returncode == 0
-    listed = _manage(data_dir, "workspaces").stdout.splitlines()
+    assert (
+        run_manage(
+            data_dir, "set-quota", "--workspace", "alpha", "--images", "1", DAILY_IMAGE_QUOTA="5"
+        ).returncode
+        == 0
+    )
+    listed = manage(data_dir, "workspaces").stdout.splitlines()
     assert any(line.split()[1:3] == ["alpha", "1"] for line in listed)
     assert any("beta" in line and "default (5)" in line for line in listed)
     with running(settings) as (client, _):
         assert generate(client, alpha)[0] == 200
         assert generate(client, alpha)[0] == 429
-    assert _manage(data_dir, "set-quota", "--workspace", "alpha", "--images", "0").returncode == 0
+    assert (
+        run_manage(
+            data_dir, "set-quota", "--workspace", "alpha", "--images", "0", DAILY_IMAGE_QUOTA="5"
+        ).returncode
+        == 0
+    )
     with running(settings) as (client, _):
         assert all(generate(client, alpha, n=4)[0] == 200 for _ in range(2))  # unlimited
-    back = _manage(data_dir, "set-quota", "--workspace", "alpha", "--default")
+    back = manage(data_dir, "set-quota", "--workspace", "alpha", "--default")
     assert back.stdout.strip() == "workspace 'alpha': daily image quota default (5)"
     with running(settings) as (client, _):
         assert generate(client, alpha)[0] == 429  # 9 used today, the setting allows 5
-    missing = _manage(data_dir, "set-quota", "--workspace", "nobody", "--images", "3")
+    missing = run_manage(
+        data_dir, "set-quota", "--workspace", "nobody", "--images", "3", DAILY_IMAGE_QUOTA="5"
+    )
     assert missing.returncode == 1
     assert "no workspace named 'nobody'" in missing.stderr
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,17 +12,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from api_server import create_app
 from tests.conftest import make_settings, new_key
 from tests.fake_openai import FakeOpenAI
-from tests.servers import serve
 
 TOKEN = "metrics-token"
 MODEL = "gpt-image-2.5-flare"
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[tuple[FakeOpenAI, str]]:
-    fake = FakeOpenAI()
-    with serve(fake.app) as url:
-        yield fake, url
 
 
 def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -41,9 +32,9 @@ def sample(samples: dict, name: str, **labels: str) -> float:
 
 
 def test_upstream_calls_jobs_and_retries_are_counted(
-    data_dir: Path, upstream: tuple[FakeOpenAI, str], caplog: pytest.LogCaptureFixture
+    data_dir: Path, fake_upstream: tuple[FakeOpenAI, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    fake, url = upstream
+    fake, url = fake_upstream
     fake.reset()
     settings = make_settings(
         data_dir,

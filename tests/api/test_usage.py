@@ -18,7 +18,6 @@ from config import Settings
 from tests.conftest import make_settings, new_key
 from tests.fake_openai import FakeOpenAI
 from tests.imagegen import png, upload
-from tests.servers import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENE = "Mia opens an umbrella in the rain"
@@ -41,26 +40,13 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[tuple[FakeOpenAI, str]]:
-    fake = FakeOpenAI()
-    with serve(fake.app) as url:
-        yield fake, url
-
-
 @pytest.fixture
-def fake(upstream: tuple[FakeOpenAI, str]) -> FakeOpenAI:
-    upstream[0].reset()
-    return upstream[0]
-
-
-@pytest.fixture
-def settings(data_dir: Path, upstream: tuple[FakeOpenAI, str]) -> Settings:
+def settings(data_dir: Path, fake_upstream: tuple[FakeOpenAI, str]) -> Settings:
     return make_settings(
         data_dir,
         image_backend="openai",
         openai_api_key="sk-test-not-a-real-key",
-        openai_base_url=f"{upstream[1]}/v1",
+        openai_base_url=f"{fake_upstream[1]}/v1",
         openai_max_retries=0,
         price_overrides={SUNBURST: {"text_in": 2, "image_in": 4, "image_out": 10}},
     )
