@@ -23,7 +23,6 @@ from services.generation import jobs
 from services.generation.models import Generation, JobStatus
 from services.generation.schemas import DryRunRead, GenerateRequest
 from services.generation.service import submit
-from services.pricing import estimate_before
 from services.web.csrf import CsrfHeader
 from services.web.pages import parse_numbers, shown_image
 from services.web.render import WebRoute, plain_words, templates
@@ -85,16 +84,7 @@ async def preview(request: Request, caller: WebCallerDep) -> JSONResponse:
     body = scene_request(await _read_json(request), dry_run=True)
     result = await submit(request.app, caller, body, None)
     assert isinstance(result, DryRunRead)
-    params = result.parameters
-    cost = estimate_before(
-        result.model,
-        str(params.get("size", body.size)),
-        str(params.get("quality", body.quality)),
-        int(params.get("n", body.n)),
-        len(result.reference_images),
-        prompt_chars=len(result.prompt),
-        prices=request.app.state.prices,
-    )
+    cost = result.estimated_cost_usd  # the dry run prices it; the page only shows it
     html = _fragment("partials/preview.html", {"dry": result, "cost": cost})
     return JSONResponse({"html": html, "prompt": result.prompt})
 
