@@ -16,20 +16,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from characters.image_routes import router as images_router
+from accounts.usage import router as usage_router
 from characters.routes import router as characters_router
 from config import Settings
 from errors import StoryloomError
-from services.generation.lifecycle import start_generation, stop_generation
-from services.generation.routes import router as generation_router
+from generation.lifecycle import start_generation, stop_generation
+from generation.pricing import load_prices
+from generation.routes import router as generation_router
+from library.routes import router as images_router
+from pages import mount_web
 from services.health import router as health_router
 from services.metrics import Metrics, MetricsMiddleware
 from services.metrics import router as metrics_router
-from services.pricing import load_prices
 from services.ratelimit import KeyRateLimiter, RateLimitHeaders
 from services.request_log import RequestLogMiddleware, configure_logging
-from services.usage import router as usage_router
-from services.web import mount_web
 from storage.db import open_database
 from storage.timeutil import utcnow
 

@@ -13,9 +13,9 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from accounts.service import Caller, authenticate
 from config import Settings
 from errors import Unauthorized
-from services.auth.service import Caller, authenticate
 from services.ratelimit import LimitScope, LimitStatus
 
 

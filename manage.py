@@ -16,11 +16,11 @@ from collections.abc import Sequence
 
 from sqlmodel import Session
 
+from accounts import quotas as caps
+from accounts import service as auth
+from accounts import usage
 from config import Settings
 from errors import NotFound
-from services import usage
-from services.auth import service as auth
-from services.generation import caps
 from storage.db import open_database, write_session
 from storage.timeutil import utcnow
 

@@ -128,7 +128,7 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def make_key(data_dir: Path) -> str:
-    from services.auth.service import create_key
+    from accounts.service import create_key
     from storage.db import open_database, write_session
 
     engine = open_database(f"sqlite:///{data_dir / 'storyloom.db'}")

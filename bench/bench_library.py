@@ -22,9 +22,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import text
 
+from accounts.service import create_key
 from api_server import create_app
 from config import Settings
-from services.auth.service import create_key
 from storage.db import write_session
 
 

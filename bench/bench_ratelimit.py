@@ -28,9 +28,9 @@ from pathlib import Path
 import httpx
 from sqlmodel import Session
 
+from accounts.service import authenticate, create_key
 from api_server import create_app
 from config import Settings
-from services.auth.service import authenticate, create_key
 from services.ratelimit import KeyRateLimiter
 from storage.db import open_database, write_session
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.timeutil import timestamp_column, utcnow
@@ -24,33 +24,6 @@ class Character(SQLModel, table=True):
     style: str | None = Field(default=None, max_length=2000)
     created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
-
-
-class Image(SQLModel, table=True):
-    __table_args__ = (
-        UniqueConstraint("workspace_id", "number", name="uq_image_workspace_number"),
-        Index("ix_image_workspace_sha256", "workspace_id", "sha256"),
-        Index("ix_image_workspace_kind_number", "workspace_id", "kind", "number"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = Field(foreign_key="workspace.id", index=True, ondelete="CASCADE")
-    number: int
-    kind: str = Field(max_length=16)  # "upload" | "generated"
-    format: str = Field(max_length=8)  # "png" | "jpeg" | "webp"
-    width: int
-    height: int
-    bytes: int
-    sha256: str = Field(max_length=64)
-    # 64-bit perceptual hash as hex (for the API) and as a signed int (for fast distance math).
-    phash: str = Field(max_length=16)
-    phash_int: int = Field(sa_column=Column(BigInteger, nullable=False))
-    # Paths relative to the image store root; content-addressed, so shared by equal files.
-    file_key: str = Field(max_length=200)
-    thumb_key: str = Field(max_length=200)
-    generation_id: str | None = Field(default=None, max_length=40, index=True)
-    prompt: str | None = None
-    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
 
 
 class CharacterReference(SQLModel, table=True):

@@ -8,9 +8,10 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
-from characters.models import Character, CharacterReference, Image
+from characters.models import Character, CharacterReference
 from characters.schemas import CharacterCreate, CharacterRead, CharacterUpdate
 from errors import Conflict, InvalidInput, NotFound
+from library.models import Image
 from storage.timeutil import utcnow
 
 

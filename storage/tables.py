@@ -1,7 +1,8 @@
 """Imports every table module so SQLModel.metadata (and so Alembic) sees the whole schema."""
 
-from characters.models import Character, CharacterReference, Image
-from services.auth.models import ApiKey, Workspace
-from services.generation.models import Generation
+from accounts.models import ApiKey, Workspace
+from characters.models import Character, CharacterReference
+from generation.models import Generation
+from library.models import Image
 
 __all__ = ["ApiKey", "Character", "CharacterReference", "Generation", "Image", "Workspace"]

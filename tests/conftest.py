@@ -11,9 +11,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from accounts.service import create_key
 from api_server import create_app
 from config import Settings
-from services.auth.service import create_key
 from storage.db import write_session
 from tests.fake_openai import FakeOpenAI
 from tests.servers import serve

@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 
 from api_server import create_app
 from config import Settings
-from services.capabilities import MODELS, today_utc
+from generation.capabilities import MODELS, today_utc
 from tests.conftest import make_settings, new_key
 from tests.fake_openai import FakeOpenAI
 from tests.imagegen import jpeg, png, upload

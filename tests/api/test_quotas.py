@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from api_server import create_app
 from config import Settings
-from services.generation.service import wait_for
+from generation.service import wait_for
 from tests.conftest import make_settings, new_key, run_manage
 from tests.fake_openai import FakeOpenAI
 

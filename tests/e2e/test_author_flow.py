@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from accounts.service import create_key
 from api_server import create_app
-from services.auth.service import create_key
 from storage.db import write_session
 from tests.conftest import make_settings
 from tests.imagegen import png

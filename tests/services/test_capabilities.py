@@ -10,7 +10,7 @@ import pytest
 from openai.types.image_model import ImageModel
 
 from errors import InvalidInput
-from services.capabilities import MODELS, live_models, resolve_model, validate_scene_params
+from generation.capabilities import MODELS, live_models, resolve_model, validate_scene_params
 from tests.conftest import make_settings
 
 TODAY = date(2026, 11, 23)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from errors import InvalidInput
-from services.backends.base import ReferenceImage
-from services.composer import CharacterBrief, InputImage, compose_prompt
+from generation.backends.base import ReferenceImage
+from generation.composer import CharacterBrief, InputImage, compose_prompt
 
 MIA = CharacterBrief(
     name="Mia",

@@ -7,8 +7,8 @@ import io
 import pytest
 from PIL import Image
 
-from services.backends import BackendRequest, DraftBackend, ReferenceImage, zero_usage
-from services.backends.draft import DRAFT_RED
+from generation.backends import BackendRequest, DraftBackend, ReferenceImage, zero_usage
+from generation.backends.draft import DRAFT_RED
 
 pytestmark = pytest.mark.anyio
 

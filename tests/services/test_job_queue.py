@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from services.generation.queue import JobQueue
+from generation.queue import JobQueue
 
 
 @pytest.fixture

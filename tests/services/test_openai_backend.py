@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from errors import InvalidInput, StoryloomError, UpstreamError
-from services.backends import (
+from generation.backends import (
     BackendConfigError,
     BackendRequest,
     DraftBackend,
@@ -22,7 +22,7 @@ from services.backends import (
     ReferenceImage,
     make_backend,
 )
-from services.backends.openai_backend import DEFAULT_RETRY_AFTER_SECONDS
+from generation.backends.openai_backend import DEFAULT_RETRY_AFTER_SECONDS
 from tests.conftest import make_settings
 from tests.fake_openai import FakeOpenAI, fake_image_b64
 

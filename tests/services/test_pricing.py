@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from services.capabilities import MODELS
-from services.pricing import (
+from generation.capabilities import MODELS
+from generation.pricing import (
     FALLBACK,
     INPUT_IMAGE_TOKENS,
     PRICES,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from services.auth.service import authenticate, revoke_key
+from accounts.service import authenticate, revoke_key
 from storage.db import write_session
 from tests.imagegen import near_copy, png
 

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
+from accounts.models import Workspace
 from errors import NotFound, TooManyRequests
-from services.auth.models import Workspace
-from services.generation import jobs
-from services.generation.models import Generation, JobStatus
+from generation import jobs
+from generation.models import Generation, JobStatus
 
 Clock = Callable[[], datetime]
 # Nobody knows when a running job ends; a short wait is the honest hint.

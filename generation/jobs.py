@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from errors import Conflict, NotFound, StoryloomError
-from services.generation.models import Generation, JobStatus
+from generation.models import Generation, JobStatus
 from storage.timeutil import utcnow
 
 TERMINAL = {JobStatus.succeeded, JobStatus.failed}

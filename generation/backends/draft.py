@@ -15,8 +15,8 @@ from functools import lru_cache
 import anyio.to_thread
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
-from services.backends.base import BackendRequest, BackendResult, GeneratedImage, ReferenceImage, zero_usage
-from services.capabilities import parse_size
+from generation.backends.base import BackendRequest, BackendResult, GeneratedImage, ReferenceImage, zero_usage
+from generation.capabilities import parse_size
 
 PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 INK = (40, 40, 48)

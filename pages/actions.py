@@ -15,20 +15,20 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from characters import images as library
+from accounts.service import Caller, authenticate
 from characters import service
 from characters.schemas import CharacterCreate, CharacterUpdate
 from config import Settings
 from deps import SessionDep, SettingsDep, check_rate_limit
 from errors import Conflict, InvalidInput, StoryloomError, Unauthorized
-from services.auth.service import Caller, authenticate
-from services.web import csrf
-from services.web.csrf import CsrfForm
-from services.web.pages import character_context, gallery_context, parse_numbers, safe_next
-from services.web.render import WebRoute, render
-from services.web.session import WebCallerDep, web_session
+from library import service as library
+from library.upload_body import read_multipart
+from pages import csrf
+from pages.csrf import CsrfForm
+from pages.pages import character_context, gallery_context, parse_numbers, safe_next
+from pages.render import WebRoute, render
+from pages.session import WebCallerDep, web_session
 from storage.db import begin_write
-from storage.uploads import read_multipart
 
 router = APIRouter(prefix="/ui", route_class=WebRoute, include_in_schema=False)
 

@@ -17,14 +17,14 @@ from fastapi.responses import FileResponse, JSONResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from characters import images as library
 from characters.service import get_character
 from config import Settings
 from deps import CallerDep, SessionDep, SettingsDep, get_caller
 from errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge
+from library import service as library
+from library.upload_body import UploadedFile, check_content_length, is_multipart, read_multipart
 from services.signing import verify
 from storage.imaging import CONTENT_TYPES, ProcessedImage
-from storage.uploads import UploadedFile, check_content_length, is_multipart, read_multipart
 
 router = APIRouter(tags=["images"])
 FILE_CACHE_CONTROL = "private, max-age=3600"

@@ -12,11 +12,12 @@ from typing import Any
 from sqlmodel import Session
 
 from characters import service as characters
-from characters.models import Character, Image
+from characters.models import Character
 from errors import InvalidInput, NotFound
-from services.capabilities import ModelCapabilities, validate_scene_params
-from services.composer import CharacterBrief, InputImage, compose_prompt
-from services.generation.schemas import GenerateRequest
+from generation.capabilities import ModelCapabilities, validate_scene_params
+from generation.composer import CharacterBrief, InputImage, compose_prompt
+from generation.schemas import GenerateRequest
+from library.models import Image
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse
 
-from services.web import actions, pages, scene
-from services.web.render import STATIC_DIR
+from pages import actions, pages, scene
+from pages.render import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)
 router.include_router(pages.router)

@@ -95,5 +95,5 @@ class DryRunRead(BaseModel):
     backend: str
     endpoint: Literal["edit", "generate"]
     parameters: dict[str, Any]
-    # A rough estimate before anything is spent (services.pricing.estimate_before).
+    # A rough estimate before anything is spent (generation.pricing.estimate_before).
     estimated_cost_usd: float = 0.0

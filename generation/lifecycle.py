@@ -13,13 +13,13 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
-from characters.images import file_store
-from services.backends import make_backend
-from services.capabilities import resolve_model
-from services.generation import jobs
-from services.generation.models import Generation
-from services.generation.queue import JobQueue
-from services.generation.runner import JobRunner
+from generation import jobs
+from generation.backends import make_backend
+from generation.capabilities import resolve_model
+from generation.models import Generation
+from generation.queue import JobQueue
+from generation.runner import JobRunner
+from library.service import file_store
 from services.metrics import JobCounts, Metrics
 
 log = logging.getLogger("storyloom.jobs")

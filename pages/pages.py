@@ -12,15 +12,15 @@ from fastapi import APIRouter, Query, Request
 from sqlmodel import Session
 from starlette.responses import RedirectResponse, Response
 
-from characters import images as library
 from characters import service
 from characters.models import Character
 from config import Settings
 from deps import SessionDep, SettingsDep
-from services.capabilities import resolve_model
-from services.generation import jobs
-from services.web.render import WebRoute, image_url, render
-from services.web.session import WebCallerDep, web_session
+from generation import jobs
+from generation.capabilities import resolve_model
+from library import service as library
+from pages.render import WebRoute, image_url, render
+from pages.session import WebCallerDep, web_session
 
 router = APIRouter(prefix="/ui", route_class=WebRoute, include_in_schema=False)
 LIBRARY_PAGE = 24

@@ -18,14 +18,14 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
-from characters.images import image_path
 from config import Settings
 from errors import StoryloomError
+from library.service import image_path
+from pages.csrf import CsrfRefused
+from pages.session import LoginRequired, save_session, web_session
 from services.signing import sign_query
-from services.web.csrf import CsrfRefused
-from services.web.session import LoginRequired, save_session, web_session
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES_DIR = ROOT / "templates"
 STATIC_DIR = ROOT / "static"
 API_PREFIX = "/ui/api/"

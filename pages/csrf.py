@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 from fastapi import Depends, Request
 
 from errors import BadRequest, PayloadTooLarge
-from services.web.session import web_session
+from pages.session import web_session
 
 FIELD = "csrf_token"
 HEADER = "x-csrf-token"

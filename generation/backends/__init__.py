@@ -8,7 +8,7 @@ configuration mistake and stops the start-up with a message saying what to set.
 from __future__ import annotations
 
 from config import Settings
-from services.backends.base import (
+from generation.backends.base import (
     BackendConfigError,
     BackendRequest,
     BackendResult,
@@ -18,8 +18,8 @@ from services.backends.base import (
     UpstreamObserver,
     zero_usage,
 )
-from services.backends.draft import DraftBackend
-from services.backends.openai_backend import OpenAIBackend
+from generation.backends.draft import DraftBackend
+from generation.backends.openai_backend import OpenAIBackend
 
 __all__ = [
     "BackendConfigError",

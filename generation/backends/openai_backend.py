@@ -33,14 +33,14 @@ from openai import AsyncOpenAI, DefaultAsyncHttpx2Client
 
 from config import Settings
 from errors import InvalidInput, StoryloomError, UpstreamError
-from services.backends.base import (
+from generation.backends.base import (
     BackendRequest,
     BackendResult,
     GeneratedImage,
     UpstreamObserver,
     zero_usage,
 )
-from services.capabilities import MODELS
+from generation.capabilities import MODELS
 
 log = logging.getLogger("storyloom.openai")
 

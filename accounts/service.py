@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
+from accounts.models import ApiKey, Workspace
 from errors import NotFound, Unauthorized
-from services.auth.models import ApiKey, Workspace
 from storage.timeutil import utcnow
 
 KEY_PREFIX = "sl_"

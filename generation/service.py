@@ -14,21 +14,22 @@ from anyio import to_thread
 from fastapi import FastAPI
 from sqlmodel import Session, col, select
 
-from characters import images as library
-from characters.models import Image
+from accounts import quotas as caps
+from accounts.service import Caller
 from config import Settings
-from services.auth.service import Caller
-from services.generation import caps, jobs
-from services.generation.models import Generation, JobStatus
-from services.generation.scene import PreparedScene, prepare_scene
-from services.generation.schemas import (
+from generation import jobs
+from generation.models import Generation, JobStatus
+from generation.pricing import Price, estimate_before
+from generation.scene import PreparedScene, prepare_scene
+from generation.schemas import (
     DryRunRead,
     GenerateRequest,
     GenerationError,
     GenerationImage,
     GenerationRead,
 )
-from services.pricing import Price, estimate_before
+from library import service as library
+from library.models import Image
 from storage.timeutil import utcnow
 
 

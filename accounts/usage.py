@@ -16,10 +16,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from sqlmodel import Session, col, select
 
+from accounts.models import ApiKey
 from deps import CallerDep, SessionDep
 from errors import InvalidInput
-from services.auth.models import ApiKey
-from services.generation.models import Generation, JobStatus
+from generation.models import Generation, JobStatus
 from storage.timeutil import utcnow
 
 GroupBy = Literal["day", "model", "key"]

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from deps import CallerDep, SessionDep, SettingsDep, check_generation_limit
-from services.generation import jobs, service
-from services.generation.models import JobStatus
-from services.generation.schemas import DryRunRead, GenerateRequest, GenerationList, GenerationRead
+from generation import jobs, service
+from generation.models import JobStatus
+from generation.schemas import DryRunRead, GenerateRequest, GenerationList, GenerationRead
 
 router = APIRouter(tags=["scenes"])
 

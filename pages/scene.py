@@ -19,14 +19,14 @@ from characters import service as characters
 from config import Settings
 from deps import SessionDep, SettingsDep, check_generation_limit, check_rate_limit
 from errors import BadRequest, InvalidInput, PayloadTooLarge, StoryloomError
-from services.generation import jobs
-from services.generation.models import Generation, JobStatus
-from services.generation.schemas import DryRunRead, GenerateRequest
-from services.generation.service import submit
-from services.web.csrf import CsrfHeader
-from services.web.pages import parse_numbers, shown_image
-from services.web.render import WebRoute, plain_words, templates
-from services.web.session import WebCallerDep, web_session
+from generation import jobs
+from generation.models import Generation, JobStatus
+from generation.schemas import DryRunRead, GenerateRequest
+from generation.service import submit
+from pages.csrf import CsrfHeader
+from pages.pages import parse_numbers, shown_image
+from pages.render import WebRoute, plain_words, templates
+from pages.session import WebCallerDep, web_session
 
 router = APIRouter(prefix="/ui/api", route_class=WebRoute, include_in_schema=False)
 MAX_JSON_BYTES = 64 * 1024

@@ -15,14 +15,14 @@ from anyio import to_thread
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from characters import images as library
-from characters.models import Image
 from config import Settings
 from errors import StoryloomError, UpstreamError
-from services.backends.base import BackendRequest, BackendResult, ImageBackend, ReferenceImage
-from services.generation import jobs
-from services.generation.models import Generation, JobStatus
-from services.pricing import Price, estimate_cost
+from generation import jobs
+from generation.backends.base import BackendRequest, BackendResult, ImageBackend, ReferenceImage
+from generation.models import Generation, JobStatus
+from generation.pricing import Price, estimate_cost
+from library import service as library
+from library.models import Image
 from storage.db import write_session
 from storage.files import FileStore
 from storage.imaging import CONTENT_TYPES, EXTENSIONS

@@ -18,11 +18,12 @@ from typing import Any
 from sqlalchemy import func, text
 from sqlmodel import Session, col, delete, select
 
-from characters import similarity
-from characters.models import CharacterReference, Image
+from characters.models import CharacterReference
 from characters.service import append_references, character_ids_for_images, get_character
 from config import Settings
 from errors import NotFound
+from library import similarity
+from library.models import Image
 from services.signing import signed_url
 from storage.db import begin_write
 from storage.files import FileStore, LocalFileStore, content_key

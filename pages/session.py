@@ -17,9 +17,9 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlmodel import Session, select
 from starlette.responses import Response
 
+from accounts.models import ApiKey, Workspace
+from accounts.service import Caller
 from deps import SessionDep
-from services.auth.models import ApiKey, Workspace
-from services.auth.service import Caller
 
 COOKIE_NAME = "storyloom_session"
 MAX_AGE_SECONDS = 14 * 24 * 3600

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from errors import InvalidInput
-from services.capabilities import MAX_PROMPT_CHARS
+from generation.capabilities import MAX_PROMPT_CHARS
 
 
 @dataclass(frozen=True)
