@@ -7,7 +7,6 @@ and HTTP errors) into the API's single error shape.
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,23 +16,18 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accounts.usage import router as usage_router
+from api.operations import router as operations_router
 from characters.routes import router as characters_router
 from config import Settings
 from errors import StoryloomError
-from generation.lifecycle import start_generation, stop_generation
-from generation.pricing import load_prices
 from generation.routes import router as generation_router
 from library.routes import router as images_router
 from pages import mount_web
-from services.health import router as health_router
-from services.metrics import Metrics, MetricsMiddleware
-from services.metrics import router as metrics_router
-from services.ratelimit import KeyRateLimiter, RateLimitHeaders
+from services.metrics import MetricsMiddleware
+from services.ratelimit import RateLimitHeaders
 from services.request_log import RequestLogMiddleware, configure_logging
-from storage.db import open_database
-from storage.timeutil import utcnow
+from services.runtime import build_runtime
 
-VERSION = "0.1.0"
 log = logging.getLogger("storyloom")
 
 HTTP_CODES = {
@@ -95,39 +89,26 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
+    """Build the runtime and the web app around it; the lifespan starts and stops the runtime."""
+    runtime = build_runtime(settings or Settings())
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level, settings.log_format)
-        settings.ensure_dirs()
-        # Leftover temp files are uploads that died mid-write: never part of the library.
-        shutil.rmtree(settings.tmp_dir, ignore_errors=True)
-        settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-        app.state.engine = open_database(settings.resolved_database_url)
-        log.info("storyloom %s: data in %s", VERSION, settings.data_dir)
-        await start_generation(app)
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        configure_logging(runtime.settings.log_level, runtime.settings.log_format)
+        await runtime.start()
         try:
             yield
         finally:
-            await stop_generation(app)
-            app.state.engine.dispose()
+            await runtime.stop()
 
-    app = FastAPI(title="Storyloom", version=VERSION, lifespan=lifespan)
-    app.state.settings = settings
-    app.state.version = VERSION
+    app = FastAPI(title="Storyloom", version=runtime.version, lifespan=lifespan)
+    app.state.runtime = runtime  # read only by deps.get_runtime
     install_error_handlers(app)
-    app.state.rate_limiter = KeyRateLimiter.from_settings(settings)
-    app.state.prices = load_prices(settings.price_overrides)
-    app.state.metrics = Metrics()
-    # The quota's and /usage's idea of "now"; tests replace it to cross midnight.
-    app.state.clock = utcnow
     # Added innermost first: the request log wraps everything, so it times and ids every answer.
     app.add_middleware(RateLimitHeaders)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
     app.add_middleware(RequestLogMiddleware)
-    app.include_router(health_router)
-    app.include_router(metrics_router)
+    app.include_router(operations_router)
     app.include_router(characters_router)
     app.include_router(images_router)
     app.include_router(generation_router)

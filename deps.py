@@ -1,7 +1,8 @@
-"""Typed FastAPI dependencies, declared once: settings, a DB session, the calling workspace.
+"""Typed FastAPI dependencies, declared once: the runtime, settings, a DB session, the calling workspace.
 
-Everything hangs off `request.app.state`, which `create_app(settings)` fills, so there is no
-module-level state and each test app is independent.
+`create_app(settings)` puts its one `Runtime` on `app.state.runtime`; this module is the only
+place that reads it from there, so routes see typed parts (`RuntimeDep`, `SettingsDep`, …) and
+everything below the routes takes the runtime or plain arguments.
 """
 
 from __future__ import annotations
@@ -17,18 +18,27 @@ from accounts.service import Caller, authenticate
 from config import Settings
 from errors import Unauthorized
 from services.ratelimit import LimitScope, LimitStatus
+from services.runtime import Runtime
+from storage.db import end_read
 
 
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
 
 
-def get_engine(request: Request) -> Engine:
-    return request.app.state.engine
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+def get_settings(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
+
+
+def get_engine(runtime: RuntimeDep) -> Engine:
+    return runtime.engine
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    with runtime.session() as session:
         yield session
 
 
@@ -55,7 +65,7 @@ def get_caller(request: Request, session: SessionDep) -> Caller:
     # End the read transaction so its pooled connection goes back now: a request that then waits
     # (POST /generate-image, up to SYNC_WAIT_SECONDS) must not hold one, or 15 waiting requests
     # exhaust the pool and the job workers they wait for can never get one.
-    session.commit()
+    end_read(session)
     request.state.caller = caller
     check_rate_limit(request, caller.key_id, "api")
     return caller
@@ -67,7 +77,7 @@ def check_rate_limit(request: Request, key_id: int, scope: LimitScope) -> LimitS
     `get_caller` does `api` for every keyed request; the generation route adds `generations`.
     The tightest status is kept on `request.state.rate_limit` for the RateLimit-* headers.
     """
-    status = request.app.state.rate_limiter.check(key_id, scope)
+    status = get_runtime(request).limiter.check(key_id, scope)
     request.state.rate_limit = status.tighter(getattr(request.state, "rate_limit", None))
     return status
 

@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from sqlmodel import Session, col, select
 
 from accounts.models import ApiKey
-from deps import CallerDep, SessionDep
+from deps import CallerDep, RuntimeDep, SessionDep
 from errors import InvalidInput
 from generation.models import Generation, JobStatus
-from storage.timeutil import utcnow
 
 GroupBy = Literal["day", "model", "key"]
 DEFAULT_DAYS = 30
@@ -188,15 +187,14 @@ router = APIRouter(tags=["accounting"])
 
 @router.get("/usage")
 def get_usage(
-    request: Request,
     caller: CallerDep,
     session: SessionDep,
+    rt: RuntimeDep,
     from_: Annotated[str | None, Query(alias="from")] = None,
     to: Annotated[str | None, Query()] = None,
     group_by: Annotated[GroupBy, Query()] = "day",
 ) -> dict[str, Any]:
     """The caller's workspace's succeeded generations, summed by day, model or key, with a total."""
-    clock = getattr(request.app.state, "clock", utcnow)
-    start, end = resolve_period(parse_day(from_, "from"), parse_day(to, "to"), clock().date())
+    start, end = resolve_period(parse_day(from_, "from"), parse_day(to, "to"), rt.clock().date())
     report = usage_report(session, caller.workspace_id, start, end, group_by)
     return report_to_api(report)

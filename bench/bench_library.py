@@ -29,7 +29,7 @@ from storage.db import write_session
 
 
 def seed(app, workspace: str, count: int) -> str:  # type: ignore[no-untyped-def]
-    with write_session(app.state.engine) as session:
+    with write_session(app.state.runtime.engine) as session:
         row, key = create_key(session, name="bench", workspace=workspace)
         workspace_id = row.workspace_id
     rng = random.Random(7)
@@ -49,7 +49,7 @@ def seed(app, workspace: str, count: int) -> str:  # type: ignore[no-untyped-def
                 "tk": f"thumbs/{sha[:2]}/{sha[2:4]}/{sha}.webp",
             }
         )
-    with write_session(app.state.engine) as session:
+    with write_session(app.state.runtime.engine) as session:
         session.execute(
             text(
                 "INSERT INTO image (workspace_id, number, kind, format, width, height, bytes, sha256, phash,"

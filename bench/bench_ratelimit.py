@@ -49,7 +49,7 @@ def make_app(data_dir: Path, per_minute: int):  # type: ignore[no-untyped-def]
 
 
 def keys_for(app, count: int) -> list[str]:  # type: ignore[no-untyped-def]
-    with write_session(app.state.engine) as session:
+    with write_session(app.state.runtime.engine) as session:
         return [create_key(session, name=f"bench{i}", workspace="bench")[1] for i in range(count)]
 
 
@@ -72,7 +72,7 @@ async def _asgi_samples(requests: int, warmup: int = 50) -> dict[str, list[float
         apps = {"on": make_app(Path(tmp) / "on", PER_MINUTE), "off": make_app(Path(tmp) / "off", 0)}
         clients, keys = {}, {}
         for label, app in apps.items():
-            app.state.engine = open_database(app.state.settings.resolved_database_url)
+            app.state.runtime.engine = open_database(app.state.runtime.settings.resolved_database_url)
             keys[label] = keys_for(app, keys_needed)
             clients[label] = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://bench"
@@ -89,7 +89,7 @@ async def _asgi_samples(requests: int, warmup: int = 50) -> dict[str, list[float
                     samples[label].append(elapsed)
         for label, app in apps.items():
             await clients[label].aclose()
-            app.state.engine.dispose()
+            app.state.runtime.engine.dispose()
     return samples
 
 
@@ -102,11 +102,11 @@ def asgi_run(requests: int) -> dict[str, float]:
 def inprocess_run(repeat: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         app = make_app(Path(tmp), PER_MINUTE)
-        app.state.engine = open_database(app.state.settings.resolved_database_url)
+        app.state.runtime.engine = open_database(app.state.runtime.settings.resolved_database_url)
         key = keys_for(app, 1)[0]
 
         def auth() -> None:
-            with Session(app.state.engine, expire_on_commit=False) as session:
+            with Session(app.state.runtime.engine, expire_on_commit=False) as session:
                 authenticate(session, key)
 
         limiter = KeyRateLimiter({"api": 10**9}, "memory://")
@@ -123,7 +123,7 @@ def inprocess_run(repeat: int) -> dict[str, float]:
         timed(auth, 200)
         auth_p50 = p50_ms(timed(auth, repeat))
         check_p50 = p50_ms(timed(check, repeat))
-        app.state.engine.dispose()
+        app.state.runtime.engine.dispose()
     return {"auth_p50_ms": auth_p50, "check_p50_ms": check_p50, "auth_plus_check_ms": auth_p50 + check_p50}
 
 

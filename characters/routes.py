@@ -15,16 +15,15 @@ from characters.schemas import (
     ReferenceNumbers,
 )
 from deps import CallerDep, SessionDep
-from storage.db import begin_write
+from storage.db import write_transaction
 
 router = APIRouter(prefix="/characters", tags=["characters"])
 
 
 @router.post("", status_code=201, response_model=CharacterRead)
 def create_character(body: CharacterCreate, caller: CallerDep, session: SessionDep) -> CharacterRead:
-    begin_write(session)
-    character = service.create_character(session, caller.workspace_id, body)
-    session.commit()
+    with write_transaction(session):
+        character = service.create_character(session, caller.workspace_id, body)
     return service.to_read(character, [])
 
 
@@ -50,18 +49,16 @@ def get_character(character_id: int, caller: CallerDep, session: SessionDep) -> 
 def update_character(
     character_id: int, body: CharacterUpdate, caller: CallerDep, session: SessionDep
 ) -> CharacterRead:
-    begin_write(session)
-    character = service.get_character(session, caller.workspace_id, character_id)
-    service.update_character(session, character, body)
-    session.commit()
+    with write_transaction(session):
+        character = service.get_character(session, caller.workspace_id, character_id)
+        service.update_character(session, character, body)
     return service.read_character(session, character)
 
 
 @router.delete("/{character_id}", status_code=204)
 def delete_character(character_id: int, caller: CallerDep, session: SessionDep) -> Response:
-    begin_write(session)
-    service.delete_character(session, service.get_character(session, caller.workspace_id, character_id))
-    session.commit()
+    with write_transaction(session):
+        service.delete_character(session, service.get_character(session, caller.workspace_id, character_id))
     return Response(status_code=204)
 
 
@@ -69,8 +66,7 @@ def delete_character(character_id: int, caller: CallerDep, session: SessionDep) 
 def set_references(
     character_id: int, body: ReferenceNumbers, caller: CallerDep, session: SessionDep
 ) -> CharacterRead:
-    begin_write(session)
-    character = service.get_character(session, caller.workspace_id, character_id)
-    service.set_references(session, character, body.numbers)
-    session.commit()
+    with write_transaction(session):
+        character = service.get_character(session, caller.workspace_id, character_id)
+        service.set_references(session, character, body.numbers)
     return service.read_character(session, character)

@@ -24,7 +24,7 @@ def _flush_or_conflict(session: Session, name: str) -> None:
     try:
         session.flush()
     except IntegrityError as exc:
-        session.rollback()
+        # The caller's write_transaction rolls back; the 409 names the field.
         raise Conflict(f"a character named {name!r} already exists", field="name") from exc
 
 

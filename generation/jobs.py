@@ -12,7 +12,6 @@ import secrets
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from errors import Conflict, NotFound, StoryloomError
@@ -49,22 +48,17 @@ def find_by_idempotency_key(
     return job
 
 
-def insert_job(session: Session, job: Generation) -> tuple[Generation, bool]:
-    """Insert a new job; if a racing request with the same Idempotency-Key won, return its job."""
+def add_job(session: Session, job: Generation) -> None:
+    """Insert a new job inside the caller's write transaction (a unique-key race raises IntegrityError)."""
     session.add(job)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        if job.idempotency_key is None:
-            raise
-        existing = find_by_idempotency_key(
-            session, job.workspace_id, job.idempotency_key, job.request_hash or ""
-        )
-        if existing is None:
-            raise
-        return existing, False
-    return job, True
+    session.flush()
+
+
+def racing_twin(session: Session, job: Generation) -> Generation | None:
+    """After `add_job` lost a race on the Idempotency-Key: the job that won (same body), if any."""
+    if job.idempotency_key is None:
+        return None
+    return find_by_idempotency_key(session, job.workspace_id, job.idempotency_key, job.request_hash or "")
 
 
 def get_job(session: Session, workspace_id: int, job_id: str) -> Generation:
@@ -142,3 +136,9 @@ def mark_failed(job: Generation, error: StoryloomError, *, status: int | None = 
     retry_after = error.headers.get("Retry-After")
     job.error_retry_after = int(float(retry_after)) if retry_after else None
     job.finished_at = utcnow()
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    """Jobs by status across all workspaces: one GROUP BY, for the metrics scrape."""
+    rows = session.exec(select(Generation.status, func.count()).group_by(Generation.status)).all()
+    return {status: count for status, count in rows}

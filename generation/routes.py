@@ -8,7 +8,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from deps import CallerDep, SessionDep, SettingsDep, check_generation_limit
+from deps import CallerDep, RuntimeDep, SessionDep, SettingsDep, check_generation_limit
 from generation import jobs, service
 from generation.models import JobStatus
 from generation.schemas import DryRunRead, GenerateRequest, GenerationList, GenerationRead
@@ -32,21 +32,21 @@ async def generate_image(
     body: GenerateRequest,
     request: Request,
     caller: CallerDep,
+    rt: RuntimeDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> object:
-    app = request.app
-    settings = app.state.settings
+    settings = rt.settings
     if not body.dry_run:
         check_generation_limit(request, caller)
-    result = await service.submit(app, caller, body, idempotency_key)
+    result = await service.submit(rt, caller, body, idempotency_key)
     if isinstance(result, DryRunRead):
         return result
     if not body.wait:
         return _accepted(result.id, result.status, settings.public_base_url)
-    await service.wait_for(app, result.id, settings.sync_wait_seconds)
+    await service.wait_for(rt, result.id, settings.sync_wait_seconds)
     job, read = await to_thread.run_sync(
         lambda: service.load_read(
-            app, caller.workspace_id, result.id, include_b64=body.response_format == "b64_json"
+            rt, caller.workspace_id, result.id, include_b64=body.response_format == "b64_json"
         )
     )
     if job.status == JobStatus.failed:
@@ -66,10 +66,11 @@ async def generate_image(
 
 @router.get("/generations/{generation_id}", response_model=GenerationRead)
 def get_generation(
-    generation_id: str, caller: CallerDep, session: SessionDep, settings: SettingsDep
+    generation_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeDep
 ) -> GenerationRead:
     job = jobs.get_job(session, caller.workspace_id, generation_id)
-    return service.generation_read(session, settings, job, include_b64=job.response_format == "b64_json")
+    store = rt.store if job.response_format == "b64_json" else None
+    return service.generation_read(session, rt.settings, job, b64_from=store)
 
 
 @router.get("/generations", response_model=GenerationList)

@@ -23,6 +23,7 @@ from generation.models import Generation, JobStatus
 from generation.pricing import Price, estimate_cost
 from library import service as library
 from library.models import Image
+from library.similarity import SimilarityCache
 from storage.db import write_session
 from storage.files import FileStore
 from storage.imaging import CONTENT_TYPES, EXTENSIONS
@@ -45,12 +46,14 @@ class JobRunner:
         settings: Settings,
         store: FileStore,
         backend: ImageBackend,
+        similarity: SimilarityCache,
         prices: Mapping[str, Price] | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.store = store
         self.backend = backend
+        self.similarity = similarity
         self.prices = prices
 
     def cost_of(self, model: str, usage: Mapping[str, object] | None) -> float:
@@ -170,6 +173,7 @@ class JobRunner:
                 session,
                 self.settings,
                 self.store,
+                self.similarity,
                 claimed.workspace_id,
                 processed,
                 kind="generated",

@@ -8,10 +8,10 @@ never calls upstream twice.
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anyio import to_thread
-from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from accounts import quotas as caps
@@ -30,16 +30,15 @@ from generation.schemas import (
 )
 from library import service as library
 from library.models import Image
-from storage.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from services.runtime import Runtime
+from storage.db import write_transaction
+from storage.files import FileStore
 
 
 def status_path(job_id: str) -> str:
     return f"/generations/{job_id}"
-
-
-def clock_of(app: FastAPI) -> caps.Clock:
-    """The app's clock (`app.state.clock`, injectable so tests can cross midnight)."""
-    return getattr(app.state, "clock", utcnow)
 
 
 def dry_run_read(prepared: PreparedScene, backend: str, prices: dict[str, Price] | None = None) -> DryRunRead:
@@ -69,19 +68,19 @@ def dry_run_read(prepared: PreparedScene, backend: str, prices: dict[str, Price]
 
 
 def _accept(
-    app: FastAPI, caller: Caller, body: GenerateRequest, idempotency_key: str | None
+    rt: Runtime, caller: Caller, body: GenerateRequest, idempotency_key: str | None
 ) -> tuple[Generation | DryRunRead, bool]:
-    state = app.state
     body_hash = jobs.request_hash(body.model_dump(mode="json"))
-    with Session(state.engine, expire_on_commit=False) as session:
+    settings = rt.settings
+    with rt.session() as session:
         if idempotency_key is not None and not body.dry_run:
             existing = jobs.find_by_idempotency_key(session, caller.workspace_id, idempotency_key, body_hash)
             if existing is not None:
                 return existing, False
-        prepared = prepare_scene(session, caller.workspace_id, body, state.settings.default_image_model)
+        prepared = prepare_scene(session, caller.workspace_id, body, settings.default_image_model)
         if body.dry_run:
-            return dry_run_read(prepared, state.backend.name, getattr(state, "prices", None)), False
-        now = clock_of(app)()
+            return dry_run_read(prepared, rt.backend.name, rt.prices), False
+        now = rt.clock()
         job = Generation(
             id=jobs.new_generation_id(),
             workspace_id=caller.workspace_id,
@@ -89,7 +88,7 @@ def _accept(
             status=JobStatus.queued,
             scene=prepared.scene,
             prompt=prepared.prompt,
-            backend=state.backend.name,
+            backend=rt.backend.name,
             model=prepared.model,
             params=prepared.params,
             characters=prepared.characters,
@@ -100,47 +99,55 @@ def _accept(
             created_at=now,
         )
         session.rollback()  # end the read transaction: the insert takes the write lock
-        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-        # Under the write lock: a racing twin with the same key may have committed meanwhile,
-        # and is a replay, not a new job to count against the caps.
-        if idempotency_key is not None:
-            existing = jobs.find_by_idempotency_key(session, caller.workspace_id, idempotency_key, body_hash)
-            if existing is not None:
-                return existing, False
-        settings = state.settings
-        caps.check_caps(
-            session,
-            caller.workspace_id,
-            int(prepared.params.get("n", 1)),
-            now=now,
-            max_active=settings.max_active_jobs_per_workspace,
-            default_quota=settings.daily_image_quota,
-        )
-        return jobs.insert_job(session, job)
+        try:
+            with write_transaction(session):
+                # Under the write lock: a racing twin with the same key may have committed meanwhile,
+                # and is a replay, not a new job to count against the caps.
+                if idempotency_key is not None:
+                    existing = jobs.find_by_idempotency_key(
+                        session, caller.workspace_id, idempotency_key, body_hash
+                    )
+                    if existing is not None:
+                        return existing, False
+                caps.check_caps(
+                    session,
+                    caller.workspace_id,
+                    int(prepared.params.get("n", 1)),
+                    now=now,
+                    max_active=settings.max_active_jobs_per_workspace,
+                    default_quota=settings.daily_image_quota,
+                )
+                jobs.add_job(session, job)
+        except IntegrityError:
+            twin = jobs.racing_twin(session, job)
+            if twin is None:
+                raise
+            return twin, False
+        return job, True
 
 
 async def submit(
-    app: FastAPI, caller: Caller, body: GenerateRequest, idempotency_key: str | None
+    rt: Runtime, caller: Caller, body: GenerateRequest, idempotency_key: str | None
 ) -> Generation | DryRunRead:
     """Accept a scene request: a dry run's preview, or the (new or idempotently same) job."""
-    result, created = await to_thread.run_sync(_accept, app, caller, body, idempotency_key)
+    result, created = await to_thread.run_sync(_accept, rt, caller, body, idempotency_key)
     if created:
-        app.state.jobs.submit(result.id)  # type: ignore[union-attr]
+        rt.jobs.submit(result.id)  # type: ignore[union-attr]
     return result
 
 
-def _status(app: FastAPI, job_id: str) -> str | None:
-    with Session(app.state.engine) as session:
+def _status(rt: Runtime, job_id: str) -> str | None:
+    with rt.session() as session:
         job = session.get(Generation, job_id)
         return None if job is None else job.status
 
 
-async def wait_for(app: FastAPI, job_id: str, seconds: float) -> bool:
+async def wait_for(rt: Runtime, job_id: str, seconds: float) -> bool:
     """Wait until the job is finished or `seconds` pass; True when it finished."""
-    queue = app.state.jobs
+    queue = rt.jobs
     event = queue.watch(job_id)
     try:
-        if await to_thread.run_sync(_status, app, job_id) in jobs.TERMINAL:
+        if await to_thread.run_sync(_status, rt, job_id) in jobs.TERMINAL:
             return True
         return await queue.wait(event, seconds)
     finally:
@@ -152,15 +159,16 @@ def _iso(value: Any) -> str | None:
 
 
 def generation_read(
-    session: Session, settings: Settings, job: Generation, *, include_b64: bool = False
+    session: Session, settings: Settings, job: Generation, *, b64_from: FileStore | None = None
 ) -> GenerationRead:
+    """The job as the API shows it; with `b64_from`, each image's bytes inline from that store."""
     rows = session.exec(
         select(Image).where(Image.workspace_id == job.workspace_id, col(Image.number).in_(job.image_numbers))
     ).all()
     by_number = {image.number: image for image in rows}
     revised = job.revised_prompts or []
     images: list[GenerationImage] = []
-    store = library.file_store(settings) if include_b64 else None
+    store = b64_from
     for index, number in enumerate(job.image_numbers):
         image = by_number.get(number)
         if image is None:  # deleted from the library since
@@ -208,8 +216,9 @@ def generation_read(
 
 
 def load_read(
-    app: FastAPI, workspace_id: int, job_id: str, *, include_b64: bool
+    rt: Runtime, workspace_id: int, job_id: str, *, include_b64: bool
 ) -> tuple[Generation, GenerationRead]:
-    with Session(app.state.engine) as session:
+    with rt.session() as session:
         job = jobs.get_job(session, workspace_id, job_id)
-        return job, generation_read(session, app.state.settings, job, include_b64=include_b64)
+        store = rt.store if include_b64 else None
+        return job, generation_read(session, rt.settings, job, b64_from=store)

@@ -19,11 +19,14 @@ from starlette.concurrency import run_in_threadpool
 
 from characters.service import get_character
 from config import Settings
-from deps import CallerDep, SessionDep, SettingsDep, get_caller
+from deps import CallerDep, RuntimeDep, SessionDep, SettingsDep, get_caller
 from errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge
 from library import service as library
 from library.upload_body import UploadedFile, check_content_length, is_multipart, read_multipart
+from services.runtime import Runtime
 from services.signing import verify
+from storage.db import end_read
+from storage.files import FileStore
 from storage.imaging import CONTENT_TYPES, ProcessedImage
 
 router = APIRouter(tags=["images"])
@@ -42,7 +45,7 @@ def _parse_character_id(raw: str | None) -> int | None:
 
 def _ingest(
     session: Session,
-    settings: Settings,
+    rt: Runtime,
     workspace_id: int,
     sources: list[tuple[str, Any]],
     *,
@@ -52,7 +55,8 @@ def _ingest(
     """Validate every file first (one bad file refuses the request), then store all at once."""
     if character_id is not None:
         get_character(session, workspace_id, character_id)  # 404 before any heavy work
-        session.rollback()  # end the read snapshot; the write transaction starts fresh
+        end_read(session)  # the write transaction starts fresh
+    settings = rt.settings
     processed: list[ProcessedImage] = []
     for name, source in sources:
         data = source.read_bytes() if isinstance(source, UploadedFile) else source
@@ -61,7 +65,8 @@ def _ingest(
     stored = library.store_processed(
         session,
         settings,
-        library.file_store(settings),
+        rt.store,
+        rt.similarity,
         workspace_id,
         processed,
         kind="upload",
@@ -72,16 +77,16 @@ def _ingest(
 
 @router.post("/images", status_code=201)
 async def upload_images(
-    request: Request, caller: CallerDep, session: SessionDep, settings: SettingsDep
+    request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep
 ) -> JSONResponse:
     """Multipart `files` (one or more) and an optional `character_id` to append them to."""
-    async with read_multipart(request, settings) as form:
+    async with read_multipart(request, rt.settings) as form:
         character_id = _parse_character_id(form.fields.get("character_id"))
         if not form.files:
             raise InvalidInput("send at least one image as a multipart 'files' part", field="files")
         sources: list[tuple[str, Any]] = [(part.filename, part) for part in form.files]
         images, all_duplicates = await run_in_threadpool(
-            _ingest, session, settings, caller.workspace_id, sources, character_id=character_id, field="files"
+            _ingest, session, rt, caller.workspace_id, sources, character_id=character_id, field="files"
         )
     return JSONResponse({"images": images}, status_code=200 if all_duplicates else 201)
 
@@ -118,9 +123,10 @@ async def _read_base64_json(request: Request, settings: Settings) -> bytes:
 
 @router.post("/characters/{character_id}/references", status_code=201, tags=["characters"])
 async def upload_references(
-    character_id: int, request: Request, caller: CallerDep, session: SessionDep, settings: SettingsDep
+    character_id: int, request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep
 ) -> JSONResponse:
     """Store images in the library and append them to this character's reference list."""
+    settings = rt.settings
     await run_in_threadpool(get_character, session, caller.workspace_id, character_id)
     if is_multipart(request):
         async with read_multipart(request, settings, text_fields=frozenset()) as form:
@@ -130,7 +136,7 @@ async def upload_references(
             images, _ = await run_in_threadpool(
                 _ingest,
                 session,
-                settings,
+                rt,
                 caller.workspace_id,
                 sources,
                 character_id=character_id,
@@ -141,7 +147,7 @@ async def upload_references(
         images, _ = await run_in_threadpool(
             _ingest,
             session,
-            settings,
+            rt,
             caller.workspace_id,
             [(BASE64_FIELD, data)],
             character_id=character_id,
@@ -154,16 +160,22 @@ async def upload_references(
 def list_images(
     caller: CallerDep,
     session: SessionDep,
-    settings: SettingsDep,
+    rt: RuntimeDep,
     character_id: int | None = None,
     kind: Literal["upload", "generated"] | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSONResponse:
     rows, total = library.list_images(
-        session, caller.workspace_id, character_id=character_id, kind=kind, limit=limit, offset=offset
+        session,
+        rt.similarity,
+        caller.workspace_id,
+        character_id=character_id,
+        kind=kind,
+        limit=limit,
+        offset=offset,
     )
-    return JSONResponse({"items": library.images_to_api(session, settings, rows), "total": total})
+    return JSONResponse({"items": library.images_to_api(session, rt.settings, rows), "total": total})
 
 
 @router.get("/images/{number}")
@@ -177,18 +189,18 @@ def similar_images(
     number: int,
     caller: CallerDep,
     session: SessionDep,
-    settings: SettingsDep,
+    rt: RuntimeDep,
     max_distance: Annotated[int | None, Query(ge=0, le=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> JSONResponse:
-    distance = settings.near_duplicate_distance if max_distance is None else max_distance
-    pairs = library.similar_images(session, caller.workspace_id, number, distance, limit)
+    distance = rt.settings.near_duplicate_distance if max_distance is None else max_distance
+    pairs = library.similar_images(session, rt.similarity, caller.workspace_id, number, distance, limit)
     return JSONResponse({"items": [{"number": n, "distance": d} for n, d in pairs]})
 
 
 @router.delete("/images/{number}", status_code=204)
-def delete_image(number: int, caller: CallerDep, session: SessionDep, settings: SettingsDep) -> Response:
-    library.delete_image(session, library.file_store(settings), caller.workspace_id, number)
+def delete_image(number: int, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> Response:
+    library.delete_image(session, rt.store, caller.workspace_id, number)
     return Response(status_code=204)
 
 
@@ -205,12 +217,12 @@ def file_reader(request: Request, session: SessionDep, settings: SettingsDep) ->
 ReaderDep = Annotated[int, Depends(file_reader)]
 
 
-def _serve(request: Request, settings: Settings, key: str, media_type: str, etag: str) -> Response:
+def _serve(request: Request, store: FileStore, key: str, media_type: str, etag: str) -> Response:
     headers = {"ETag": etag, "Cache-Control": FILE_CACHE_CONTROL}
     if_none_match = request.headers.get("if-none-match", "")
     if etag in [tag.strip() for tag in if_none_match.split(",")] or if_none_match.strip() == "*":
         return Response(status_code=304, headers=headers)
-    path = library.file_store(settings).local_path(key)
+    path = store.local_path(key)
     if path is None or not path.is_file():
         raise NotFound("the stored file is missing", code="file_missing")
     return FileResponse(path, media_type=media_type, headers=headers)
@@ -218,15 +230,15 @@ def _serve(request: Request, settings: Settings, key: str, media_type: str, etag
 
 @router.get("/images/{number}/file")
 def image_file(
-    number: int, request: Request, workspace_id: ReaderDep, session: SessionDep, settings: SettingsDep
+    number: int, request: Request, workspace_id: ReaderDep, session: SessionDep, rt: RuntimeDep
 ) -> Response:
     image = library.get_image(session, workspace_id, number)
-    return _serve(request, settings, image.file_key, CONTENT_TYPES[image.format], f'"{image.sha256}"')
+    return _serve(request, rt.store, image.file_key, CONTENT_TYPES[image.format], f'"{image.sha256}"')
 
 
 @router.get("/images/{number}/thumbnail")
 def image_thumbnail(
-    number: int, request: Request, workspace_id: ReaderDep, session: SessionDep, settings: SettingsDep
+    number: int, request: Request, workspace_id: ReaderDep, session: SessionDep, rt: RuntimeDep
 ) -> Response:
     image = library.get_image(session, workspace_id, number)
-    return _serve(request, settings, image.thumb_key, "image/webp", f'"{image.sha256}-thumb"')
+    return _serve(request, rt.store, image.thumb_key, "image/webp", f'"{image.sha256}-thumb"')

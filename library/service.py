@@ -15,18 +15,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import func
 from sqlmodel import Session, col, delete, select
 
 from characters.models import CharacterReference
 from characters.service import append_references, character_ids_for_images, get_character
 from config import Settings
 from errors import NotFound
-from library import similarity
 from library.models import Image
+from library.similarity import SimilarityCache
 from services.signing import signed_url
-from storage.db import begin_write
-from storage.files import FileStore, LocalFileStore, content_key
+from storage.counters import bump_library_version, take_image_number
+from storage.db import write_transaction
+from storage.files import FileStore, content_key
 from storage.imaging import EXTENSIONS, THUMBNAIL_FORMAT, ProcessedImage, process_image
 
 KINDS = ("upload", "generated")
@@ -37,10 +38,6 @@ class StoredImage:
     image: Image
     duplicate: bool = False
     similar_to: list[int] = field(default_factory=list)
-
-
-def file_store(settings: Settings) -> FileStore:
-    return LocalFileStore(settings.images_dir, settings.tmp_dir)
 
 
 def prepare(settings: Settings, data: bytes, *, name: str = "image", field: str = "files") -> ProcessedImage:
@@ -78,6 +75,7 @@ def store_processed(
     session: Session,
     settings: Settings,
     store: FileStore,
+    similarity: SimilarityCache,
     workspace_id: int,
     items: Sequence[ProcessedImage],
     *,
@@ -101,12 +99,11 @@ def store_processed(
     for item in items:
         _write_files(store, item)
 
-    begin_write(session)
     results: list[StoredImage] = []
     added: list[tuple[int, int]] = []
     first_version: int | None = None
     last_version = 0
-    try:
+    with write_transaction(session):
         for item, candidates in zip(items, near, strict=True):
             existing = session.exec(
                 select(Image).where(Image.workspace_id == workspace_id, Image.sha256 == item.sha256)
@@ -116,19 +113,12 @@ def store_processed(
                 continue
             # A delete may have removed a shared file since we wrote it; under the lock, check again.
             _write_files(store, item)
-            next_number, last_version = session.execute(
-                text(
-                    "UPDATE workspace SET next_image_number = next_image_number + 1,"
-                    " library_version = library_version + 1 WHERE id = :id"
-                    " RETURNING next_image_number, library_version"
-                ),
-                {"id": workspace_id},
-            ).one()
+            number, last_version = take_image_number(session, workspace_id)
             first_version = last_version if first_version is None else first_version
             file_key, thumb_key = _keys(item)
             image = Image(
                 workspace_id=workspace_id,
-                number=next_number - 1,
+                number=number,
                 kind=kind,
                 format=item.format,
                 width=item.width,
@@ -154,10 +144,6 @@ def store_processed(
             append_references(session, character, [r.image.id for r in results])  # type: ignore[misc]
         if before_commit is not None:
             before_commit(session, results)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     if first_version is not None:
         similarity.note_added(session, workspace_id, first_version - 1, last_version, added)
     return results
@@ -181,6 +167,7 @@ def store_image(
     session: Session,
     settings: Settings,
     store: FileStore,
+    similarity: SimilarityCache,
     workspace_id: int,
     data: bytes,
     *,
@@ -191,7 +178,15 @@ def store_image(
     """Validate, number and store one image (committed). Safe to call from a worker thread."""
     item = prepare(settings, data, name=f"{kind} image")
     return store_processed(
-        session, settings, store, workspace_id, [item], kind=kind, generation_id=generation_id, prompt=prompt
+        session,
+        settings,
+        store,
+        similarity,
+        workspace_id,
+        [item],
+        kind=kind,
+        generation_id=generation_id,
+        prompt=prompt,
     )[0]
 
 
@@ -206,6 +201,7 @@ def get_image(session: Session, workspace_id: int, number: int) -> Image:
 
 def list_images(
     session: Session,
+    similarity: SimilarityCache,
     workspace_id: int,
     *,
     character_id: int | None = None,
@@ -240,30 +236,25 @@ def delete_image(session: Session, store: FileStore, workspace_id: int, number: 
     under that same lock, so neither a failed commit nor a racing upload of the same bytes can
     leave a row without its file.
     """
-    begin_write(session)
-    try:
+    with write_transaction(session):
         image = get_image(session, workspace_id, number)
         session.exec(delete(Image).where(col(Image.id) == image.id))  # type: ignore[call-overload]
-        session.execute(
-            text("UPDATE workspace SET library_version = library_version + 1 WHERE id = :id"),
-            {"id": workspace_id},
-        )
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    begin_write(session)
-    try:
+        bump_library_version(session, workspace_id)
+    # Files only after the row is gone, under a fresh write lock (the transaction changes no rows).
+    with write_transaction(session):
         for key in (image.file_key, image.thumb_key):
             if not _key_in_use(session, key):
                 with contextlib.suppress(OSError):
                     store.delete(key)
-    finally:
-        session.rollback()
 
 
 def similar_images(
-    session: Session, workspace_id: int, number: int, max_distance: int, limit: int = 100
+    session: Session,
+    similarity: SimilarityCache,
+    workspace_id: int,
+    number: int,
+    max_distance: int,
+    limit: int = 100,
 ) -> list[tuple[int, int]]:
     image = get_image(session, workspace_id, number)
     index = similarity.get_index(session, workspace_id)

@@ -17,6 +17,8 @@ import numpy as np
 from sqlalchemy import text
 from sqlmodel import Session
 
+from storage.counters import library_version
+
 
 @dataclass(frozen=True)
 class LibraryIndex:
@@ -39,61 +41,66 @@ class LibraryIndex:
         return pairs
 
 
-_lock = threading.Lock()
-_cache: dict[tuple[str, int], LibraryIndex] = {}
-
-
 def _key(session: Session, workspace_id: int) -> tuple[str, int]:
     return (str(session.get_bind().url), workspace_id)
 
 
-def library_version(session: Session, workspace_id: int) -> int:
-    row = session.execute(
-        text("SELECT library_version FROM workspace WHERE id = :id"), {"id": workspace_id}
-    ).first()
-    return int(row[0]) if row else 0
+class SimilarityCache:
+    """The per-workspace hash indexes of one runtime (one per process), keyed by database and workspace.
 
+    An object owned by the runtime rather than module state, so two runtimes in one process (two
+    test apps, a worker beside a server) never see each other's copies.
+    """
 
-def get_index(session: Session, workspace_id: int) -> LibraryIndex:
-    """The workspace's hashes as of now: the cached copy when its version is current."""
-    key = _key(session, workspace_id)
-    version = library_version(session, workspace_id)
-    with _lock:
-        cached = _cache.get(key)
-    if cached is not None and cached.version == version:
-        return cached
-    # Read the version again inside the same snapshot as the rows (the session's transaction).
-    rows = session.execute(
-        text("SELECT number, phash_int FROM image WHERE workspace_id = :id ORDER BY number"),
-        {"id": workspace_id},
-    ).all()
-    data = np.array(rows, dtype=np.int64).reshape(-1, 2)
-    index = LibraryIndex(version, data[:, 0].copy(), data[:, 1].copy().view(np.uint64))
-    with _lock:
-        _cache[key] = index
-    return index
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, int], LibraryIndex] = {}
 
+    def get_index(self, session: Session, workspace_id: int) -> LibraryIndex:
+        """The workspace's hashes as of now: the cached copy when its version is current."""
+        key = _key(session, workspace_id)
+        version = library_version(session, workspace_id)
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None and cached.version == version:
+            return cached
+        # Read the version again inside the same snapshot as the rows (the session's transaction).
+        rows = session.execute(
+            text("SELECT number, phash_int FROM image WHERE workspace_id = :id ORDER BY number"),
+            {"id": workspace_id},
+        ).all()
+        data = np.array(rows, dtype=np.int64).reshape(-1, 2)
+        index = LibraryIndex(version, data[:, 0].copy(), data[:, 1].copy().view(np.uint64))
+        with self._lock:
+            self._cache[key] = index
+        return index
 
-def cached_size(session: Session, workspace_id: int) -> int | None:
-    """How many images the workspace has, if a current index already knows (saves a COUNT(*))."""
-    with _lock:
-        cached = _cache.get(_key(session, workspace_id))
-    if cached is None or cached.version != library_version(session, workspace_id):
-        return None
-    return int(cached.numbers.size)
+    def cached_size(self, session: Session, workspace_id: int) -> int | None:
+        """How many images the workspace has, if a current index already knows (saves a COUNT(*))."""
+        with self._lock:
+            cached = self._cache.get(_key(session, workspace_id))
+        if cached is None or cached.version != library_version(session, workspace_id):
+            return None
+        return int(cached.numbers.size)
 
-
-def note_added(
-    session: Session, workspace_id: int, old_version: int, new_version: int, added: list[tuple[int, int]]
-) -> None:
-    """After a commit: extend a cached index that was current right before it, else leave it stale."""
-    key = _key(session, workspace_id)
-    with _lock:
-        cached = _cache.get(key)
-        if cached is None or cached.version != old_version:
-            return
-        numbers = np.array([n for n, _ in added], dtype=np.int64)
-        hashes = np.array([h for _, h in added], dtype=np.int64).view(np.uint64)
-        _cache[key] = LibraryIndex(
-            new_version, np.concatenate([cached.numbers, numbers]), np.concatenate([cached.hashes, hashes])
-        )
+    def note_added(
+        self,
+        session: Session,
+        workspace_id: int,
+        old_version: int,
+        new_version: int,
+        added: list[tuple[int, int]],
+    ) -> None:
+        """After a commit: extend a cached index that was current right before it, else leave it stale."""
+        key = _key(session, workspace_id)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is None or cached.version != old_version:
+                return
+            numbers = np.array([n for n, _ in added], dtype=np.int64)
+            hashes = np.array([h for _, h in added], dtype=np.int64).view(np.uint64)
+            self._cache[key] = LibraryIndex(
+                new_version,
+                np.concatenate([cached.numbers, numbers]),
+                np.concatenate([cached.hashes, hashes]),
+            )

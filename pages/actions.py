@@ -19,8 +19,8 @@ from accounts.service import Caller, authenticate
 from characters import service
 from characters.schemas import CharacterCreate, CharacterUpdate
 from config import Settings
-from deps import SessionDep, SettingsDep, check_rate_limit
-from errors import Conflict, InvalidInput, StoryloomError, Unauthorized
+from deps import RuntimeDep, SessionDep, SettingsDep, check_rate_limit
+from errors import Conflict, InvalidInput, Unauthorized
 from library import service as library
 from library.upload_body import read_multipart
 from pages import csrf
@@ -28,7 +28,8 @@ from pages.csrf import CsrfForm
 from pages.pages import character_context, gallery_context, parse_numbers, safe_next
 from pages.render import WebRoute, render
 from pages.session import WebCallerDep, web_session
-from storage.db import begin_write
+from services.runtime import Runtime
+from storage.db import end_read, write_transaction
 
 router = APIRouter(prefix="/ui", route_class=WebRoute, include_in_schema=False)
 
@@ -83,14 +84,11 @@ def _create(session: Session, settings: Settings, caller: Caller, values: dict[s
     except ValidationError as exc:
         errors = field_errors(exc)
     else:
-        begin_write(session)
         try:
-            character = service.create_character(session, caller.workspace_id, data)
-            session.commit()
-            return character
+            with write_transaction(session):
+                return service.create_character(session, caller.workspace_id, data)
         except Conflict as exc:
             errors = {"name": f"{exc.message[0].upper()}{exc.message[1:]}."}
-    session.rollback()
     return {**gallery_context(session, settings, caller.workspace_id), "errors": errors, "values": values}
 
 
@@ -110,17 +108,15 @@ async def create_character(
 def _update(
     session: Session, settings: Settings, caller: Caller, character_id: int, values: dict[str, str]
 ) -> Any:
-    begin_write(session)
-    character = service.get_character(session, caller.workspace_id, character_id)
     try:
-        service.update_character(session, character, CharacterUpdate(**values))  # type: ignore[arg-type]
-        session.commit()
+        with write_transaction(session):
+            character = service.get_character(session, caller.workspace_id, character_id)
+            service.update_character(session, character, CharacterUpdate(**values))  # type: ignore[arg-type]
         return None
     except ValidationError as exc:
         errors = field_errors(exc)
     except Conflict as exc:
         errors = {"name": exc.message}
-    session.rollback()
     character = service.get_character(session, caller.workspace_id, character_id)
     return {**character_context(session, settings, character), "errors": errors, "values": values}
 
@@ -144,10 +140,9 @@ async def update_character(
 
 
 def _set_references(session: Session, caller: Caller, character_id: int, numbers: list[int]) -> None:
-    begin_write(session)
-    character = service.get_character(session, caller.workspace_id, character_id)
-    service.set_references(session, character, numbers)
-    session.commit()
+    with write_transaction(session):
+        character = service.get_character(session, caller.workspace_id, character_id)
+        service.set_references(session, character, numbers)
 
 
 @router.post("/characters/{character_id}/references/order")
@@ -164,13 +159,13 @@ async def set_references(
 
 
 def _ingest(
-    session: Session, settings: Settings, caller: Caller, character_id: int, files: list[Any]
+    session: Session, rt: Runtime, caller: Caller, character_id: int, files: list[Any]
 ) -> list[library.StoredImage]:
     service.get_character(session, caller.workspace_id, character_id)
-    session.rollback()
-    processed = [library.prepare(settings, f.read_bytes(), name=f.filename) for f in files]
+    end_read(session)
+    processed = [library.prepare(rt.settings, f.read_bytes(), name=f.filename) for f in files]
     return library.store_processed(
-        session, settings, library.file_store(settings), caller.workspace_id, processed,
+        session, rt.settings, rt.store, rt.similarity, caller.workspace_id, processed,
         character_id=character_id,
     )  # fmt: skip
 
@@ -193,17 +188,17 @@ def upload_messages(stored: list[library.StoredImage]) -> list[tuple[str, str]]:
 
 @router.post("/characters/{character_id}/references")
 async def upload_references(
-    character_id: int, request: Request, caller: WebCallerDep, session: SessionDep, settings: SettingsDep
+    character_id: int, request: Request, caller: WebCallerDep, session: SessionDep, rt: RuntimeDep
 ) -> Response:
     check_rate_limit(request, caller.key_id, "api")
     csrf.check_origin(request)
     if request.headers.get(csrf.HEADER):
         csrf.check_token(request, request.headers.get(csrf.HEADER))
-    async with read_multipart(request, settings, text_fields=frozenset({csrf.FIELD})) as form:
+    async with read_multipart(request, rt.settings, text_fields=frozenset({csrf.FIELD})) as form:
         csrf.check_token(request, form.fields.get(csrf.FIELD))
         if not form.files or all(f.size == 0 for f in form.files):
             raise InvalidInput("Choose one or more pictures to upload.", field="files")
-        stored = await run_in_threadpool(_ingest, session, settings, caller, character_id, form.files)
+        stored = await run_in_threadpool(_ingest, session, rt, caller, character_id, form.files)
     current = web_session(request)
     for level, text in upload_messages(stored):
         current.flash(level, text)
@@ -211,11 +206,10 @@ async def upload_references(
 
 
 def _promote(session: Session, caller: Caller, character_id: int, number: int) -> str:
-    begin_write(session)
-    character = service.get_character(session, caller.workspace_id, character_id)
-    image = library.get_image(session, caller.workspace_id, number)
-    service.append_references(session, character, [image.id])  # type: ignore[list-item]
-    session.commit()
+    with write_transaction(session):
+        character = service.get_character(session, caller.workspace_id, character_id)
+        image = library.get_image(session, caller.workspace_id, number)
+        service.append_references(session, character, [image.id])  # type: ignore[list-item]
     return character.name
 
 
@@ -228,10 +222,6 @@ async def add_reference(
     number = parse_numbers(form.get("number"))
     if not number:
         raise InvalidInput("Say which image number to add.", field="number")
-    try:
-        name = await run_in_threadpool(_promote, session, caller, character_id, number[0])
-    except StoryloomError:
-        await run_in_threadpool(session.rollback)
-        raise
+    name = await run_in_threadpool(_promote, session, caller, character_id, number[0])
     web_session(request).flash("info", f"Image {number[0]} is now a reference for {name}.")
     return redirect(f"/ui/characters/{character_id}#references")

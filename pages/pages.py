@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from characters import service
 from characters.models import Character
 from config import Settings
-from deps import SessionDep, SettingsDep
+from deps import RuntimeDep, SessionDep, SettingsDep
 from generation import jobs
 from generation.capabilities import resolve_model
 from library import service as library
@@ -108,16 +108,18 @@ def library_page(
     request: Request,
     caller: WebCallerDep,
     session: SessionDep,
-    settings: SettingsDep,
+    rt: RuntimeDep,
     kind: Literal["upload", "generated", ""] = "",
     character_id: Annotated[str, Query(max_length=20)] = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     picked: Annotated[str, Query(max_length=2000)] = "",
 ) -> Response:
     ws = caller.workspace_id
+    settings = rt.settings
     chosen = int(character_id) if character_id.isdigit() else None
     rows, total = library.list_images(
         session,
+        rt.similarity,
         ws,
         character_id=chosen,
         kind=kind or None,

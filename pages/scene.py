@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 
 from characters import service as characters
 from config import Settings
-from deps import SessionDep, SettingsDep, check_generation_limit, check_rate_limit
+from deps import RuntimeDep, SessionDep, SettingsDep, check_generation_limit, check_rate_limit
 from errors import BadRequest, InvalidInput, PayloadTooLarge, StoryloomError
 from generation import jobs
 from generation.models import Generation, JobStatus
@@ -79,10 +79,10 @@ def _fragment(name: str, context: dict[str, Any]) -> str:
 
 
 @router.post("/preview", dependencies=[CsrfHeader])
-async def preview(request: Request, caller: WebCallerDep) -> JSONResponse:
+async def preview(request: Request, caller: WebCallerDep, rt: RuntimeDep) -> JSONResponse:
     check_rate_limit(request, caller.key_id, "api")
     body = scene_request(await _read_json(request), dry_run=True)
-    result = await submit(request.app, caller, body, None)
+    result = await submit(rt, caller, body, None)
     assert isinstance(result, DryRunRead)
     cost = result.estimated_cost_usd  # the dry run prices it; the page only shows it
     html = _fragment("partials/preview.html", {"dry": result, "cost": cost})
@@ -90,14 +90,14 @@ async def preview(request: Request, caller: WebCallerDep) -> JSONResponse:
 
 
 @router.post("/generate", dependencies=[CsrfHeader])
-async def generate(request: Request, caller: WebCallerDep) -> JSONResponse:
+async def generate(request: Request, caller: WebCallerDep, rt: RuntimeDep) -> JSONResponse:
     check_rate_limit(request, caller.key_id, "api")
     check_generation_limit(request, caller)
     key = request.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= 200:
         raise InvalidInput("Idempotency-Key must be 1–200 characters", field="Idempotency-Key")
     body = scene_request(await _read_json(request), dry_run=False)
-    job = await submit(request.app, caller, body, key)
+    job = await submit(rt, caller, body, key)
     assert isinstance(job, Generation)
     return JSONResponse(
         {"id": job.id, "status": job.status, "status_url": f"/ui/api/generations/{job.id}"}, status_code=202

@@ -19,7 +19,8 @@ from starlette.responses import Response
 
 from accounts.models import ApiKey, Workspace
 from accounts.service import Caller
-from deps import SessionDep
+from deps import SessionDep, get_runtime
+from storage.db import end_read
 
 COOKIE_NAME = "storyloom_session"
 MAX_AGE_SECONDS = 14 * 24 * 3600
@@ -59,7 +60,7 @@ class WebSession:
 
 
 def _serializer(request: Request) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(request.app.state.settings.signing_key, salt=SALT)
+    return URLSafeTimedSerializer(get_runtime(request).settings.signing_key, salt=SALT)
 
 
 def _decode(request: Request) -> WebSession | None:
@@ -97,7 +98,7 @@ def save_session(request: Request, response: Response) -> None:
         payload.update(k=current.key_id, w=current.workspace_id)
     if current.flashes:
         payload["f"] = current.flashes
-    secure = request.app.state.settings.public_base_url.startswith("https://")
+    secure = get_runtime(request).settings.public_base_url.startswith("https://")
     response.set_cookie(
         COOKIE_NAME,
         _serializer(request).dumps(payload),
@@ -132,7 +133,7 @@ def web_caller(request: Request, session: SessionDep) -> Caller:
     if current.key_id is None or current.workspace_id is None:
         raise LoginRequired
     caller = caller_for_key_id(session, current.key_id, current.workspace_id)
-    session.rollback()  # end the read snapshot so a later write transaction starts clean
+    end_read(session)  # so a later write transaction starts clean
     if caller is None:
         current.log_out()
         raise LoginRequired

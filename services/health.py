@@ -1,29 +1,31 @@
-"""`GET /health`: is the database answering and the data directory writable?"""
+"""What `GET /health` reports: is the database answering and the data directory writable?"""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
-router = APIRouter(tags=["health"])
+from config import Settings
+
+if TYPE_CHECKING:
+    from services.runtime import Runtime
 
 
-def _check_database(request: Request) -> str:
+def check_database(engine: Engine) -> str:
     try:
-        with request.app.state.engine.connect() as conn:
+        with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         return "ok"
     except Exception as exc:  # noqa: BLE001 - any failure means "down"; the kind is reported
         return f"error: {type(exc).__name__}"
 
 
-def _check_storage(request: Request) -> str:
+def check_storage(settings: Settings) -> str:
     try:
-        fd, path = tempfile.mkstemp(dir=request.app.state.settings.tmp_dir, prefix="health-")
+        fd, path = tempfile.mkstemp(dir=settings.tmp_dir, prefix="health-")
         os.close(fd)
         os.unlink(path)
         return "ok"
@@ -31,20 +33,19 @@ def _check_storage(request: Request) -> str:
         return f"error: {exc.strerror or type(exc).__name__}"
 
 
-@router.get("/health")
-def health(request: Request) -> JSONResponse:
-    settings = request.app.state.settings
-    body = {
+def health_report(rt: Runtime) -> dict[str, Any]:
+    """The /health body; `failing` lists the parts that are down (absent when all are up)."""
+    settings = rt.settings
+    body: dict[str, Any] = {
         "status": "ok",
-        "database": _check_database(request),
-        "storage": _check_storage(request),
-        "backend": getattr(request.app.state, "backend_name", None)
-        or ("openai" if settings.openai_api_key else "draft"),
+        "database": check_database(rt.engine),
+        "storage": check_storage(settings),
+        "backend": rt.backend_name,
         "model": settings.default_image_model,
-        "version": request.app.state.version,
+        "version": rt.version,
     }
     failing = [part for part in ("database", "storage") if body[part] != "ok"]
     if failing:
         body["status"] = "error"
         body["failing"] = failing
-    return JSONResponse(body, status_code=503 if failing else 200)
+    return body

@@ -10,24 +10,21 @@ For the generation layer:
   "server_error", "connection_error").
 - `metrics.set_job_source(fn)` with `fn() -> JobCounts`: called at scrape time (in a worker
   thread, so a quick DB count is fine) for jobs by state and the queue depth.
-The app's instance is `app.state.metrics`.
+The runtime's instance is `runtime.metrics`.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from errors import NotFound, Unauthorized
 from services.request_log import route_template
 
 log = logging.getLogger("storyloom.metrics")
@@ -150,24 +147,3 @@ class MetricsMiddleware:
             self.metrics.observe_request(
                 scope.get("method", ""), route, status, time.perf_counter() - started
             )
-
-
-router = APIRouter(tags=["operations"])
-
-
-@router.get("/metrics", include_in_schema=False)
-def metrics_endpoint(request: Request) -> Response:
-    """Prometheus scrape target; 404 when no token is configured, 401 without the right one."""
-    token = request.app.state.settings.metrics_token
-    if token is None:
-        raise NotFound("Not Found")  # the same answer as any unknown path
-    presented = _bearer(request.headers.get("authorization", ""))
-    if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
-        raise Unauthorized("metrics need 'Authorization: Bearer <METRICS_TOKEN>'", field="Authorization")
-    metrics: Metrics = request.app.state.metrics
-    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
-
-def _bearer(header: str) -> str:
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""

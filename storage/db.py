@@ -53,26 +53,34 @@ def make_engine(url: str) -> Engine:
 
 
 @contextmanager
-def write_session(engine: Engine) -> Iterator[Session]:
-    """A session whose transaction holds SQLite's write lock from its first statement.
+def write_transaction(session: Session) -> Iterator[Session]:
+    """THE unit of work: every write path runs in this block, and only this block commits.
 
-    Commits on success, rolls back on any exception, so rows appear together or not at all.
+    The transaction takes SQLite's write lock with its first statement (`BEGIN IMMEDIATE`; a plain
+    transaction on other databases), commits on success and rolls back on any exception, so rows
+    appear together or not at all. A read snapshot the session still holds is ended first.
     """
-    with Session(engine, expire_on_commit=False) as session:
-        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-
-
-def begin_write(session: Session) -> None:
-    """Upgrade a fresh request session to a write transaction (must be its first statement)."""
     if session.in_transaction():
         session.commit()
     session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A fresh session inside `write_transaction`: for job code, manage.py and tests."""
+    with Session(engine, expire_on_commit=False) as session, write_transaction(session):
+        yield session
+
+
+def end_read(session: Session) -> None:
+    """End the session's read snapshot so its pooled connection goes back (before a long wait)."""
+    session.rollback()
 
 
 def alembic_config(url: str) -> Config:
@@ -90,10 +98,15 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def open_database(url: str) -> Engine:
-    """Engine plus an up-to-date schema: what the server and manage.py both start from."""
+def prepare_database_dir(url: str) -> None:
+    """A SQLite file's folder must exist before the first connection."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def open_database(url: str) -> Engine:
+    """Engine plus an up-to-date schema: what the server and manage.py both start from."""
+    prepare_database_dir(url)
     engine = make_engine(url)
     migrate(engine)
     return engine

@@ -56,7 +56,7 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 
 def new_key(app: FastAPI, workspace: str = "alpha", name: str = "test") -> str:
-    with write_session(app.state.engine) as session:
+    with write_session(app.state.runtime.engine) as session:
         _, key = create_key(session, name=name, workspace=workspace)
     return key
 

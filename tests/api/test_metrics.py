@@ -59,7 +59,7 @@ def test_requests_are_counted_by_route_template_and_status(client: TestClient, a
 
 
 def test_upstream_latency_and_errors_by_kind(app: FastAPI, client: TestClient) -> None:
-    metrics = app.state.metrics
+    metrics = app.state.runtime.metrics
     metrics.observe_upstream("gpt-image-2.5-flare", "edit", 42.0, "ok")
     metrics.observe_upstream("gpt-image-2.5-flare", "edit", 300.0, "timeout")
     metrics.observe_upstream("gpt-image-2.5-flare", "generate", 1.5, "moderation_blocked")
@@ -80,7 +80,7 @@ def test_jobs_by_state_and_queue_depth_come_from_the_job_source(app: FastAPI, cl
     before = scrape(client)  # the app's own source (lifecycle.py): a fresh library has no jobs
     assert sample(before, "storyloom_jobs", state="queued") == 0
     assert sample(before, "storyloom_queue_depth") == 0
-    app.state.metrics.set_job_source(
+    app.state.runtime.metrics.set_job_source(
         lambda: JobCounts({"queued": 4, "running": 2, "failed": 1}, queue_depth=4)
     )
 
@@ -99,7 +99,7 @@ def test_a_failing_job_source_does_not_break_the_scrape(
     def broken() -> JobCounts:
         raise RuntimeError("database is locked")
 
-    app.state.metrics.set_job_source(broken)
+    app.state.runtime.metrics.set_job_source(broken)
     client.get("/characters", headers=auth)
     samples = scrape(client)
     assert (

@@ -81,7 +81,7 @@ def test_active_jobs_cap_is_hit_exactly_and_frees_up_when_jobs_finish(
         assert generate(client, beta, wait=False)[0] == 202
         fake.release()
         for job_id in (first[1]["id"], second[1]["id"]):  # the cap counts only active jobs
-            assert client.portal.call(wait_for, client.app, job_id, 30)  # type: ignore[union-attr]
+            assert client.portal.call(wait_for, client.app.state.runtime, job_id, 30)  # type: ignore[union-attr]
         assert generate(client, alpha, wait=False)[0] == 202
 
 
@@ -92,7 +92,7 @@ def test_daily_quota_refuses_past_the_limit_and_resets_at_utc_midnight(data_dir:
     settings = make_settings(data_dir, daily_image_quota=3)
     clock = Clock(datetime(2026, 11, 23, 23, 50, tzinfo=UTC))
     with running(settings) as (client, bearer):
-        client.app.state.clock = clock  # type: ignore[attr-defined]
+        client.app.state.runtime.clock = clock  # type: ignore[attr-defined]
         alpha = bearer("alpha")
         assert generate(client, alpha, n=2)[0] == 200
         status, refused = generate(client, alpha, n=2)

@@ -60,7 +60,7 @@ def clock() -> Clock:
 @pytest.fixture
 def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
     app = create_app(settings)
-    app.state.clock = clock
+    app.state.runtime.clock = clock
     with TestClient(app) as test_client:
         yield test_client
 

@@ -43,7 +43,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A live app on 127.0.0.1 with the draft backend, and an API key for workspace `alpha`."""
     app = create_app(make_settings(tmp_path / "data", rate_limit_per_minute=0))
     with serve(app) as base_url:
-        with write_session(app.state.engine) as session:
+        with write_session(app.state.runtime.engine) as session:
             _, key = create_key(session, name="author", workspace="alpha")
         yield base_url, key
 

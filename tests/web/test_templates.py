@@ -141,7 +141,7 @@ def test_revoked_key_closes_its_browser_session(
 ) -> None:
     key = make_key("alpha")
     log_in(client, key)
-    with write_session(app.state.engine) as session:
+    with write_session(app.state.runtime.engine) as session:
         revoke_key(session, authenticate(session, key).key_id)
     assert client.get("/ui", follow_redirects=False).status_code == 303
 

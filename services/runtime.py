@@ -1,0 +1,144 @@
+"""The runtime: everything a running Storyloom holds, built once from `Settings`, without FastAPI.
+
+`create_app(settings)` builds one and hands it to routes through `deps.RuntimeDep`; a worker
+process, `manage.py` or a test builds the very same object with `build_runtime(settings)` and
+drives it with `await runtime.start()` / `await runtime.stop()`. Services and job code take the
+runtime (or the plain parts they need), never the web app, so nothing below the routes needs
+a request to run.
+
+The backend and the job queue bind to the event loop they start on, so they are made by
+`start()`; reading them before that is a programming error and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from accounts.quotas import Clock
+from config import Settings
+from generation import jobs
+from generation.backends import ImageBackend, backend_name, make_backend
+from generation.capabilities import resolve_model
+from generation.pricing import Price, load_prices
+from generation.queue import JobQueue
+from generation.runner import JobRunner
+from library.similarity import SimilarityCache
+from services.metrics import JobCounts, Metrics
+from services.ratelimit import KeyRateLimiter
+from storage.db import make_engine, migrate, prepare_database_dir
+from storage.files import FileStore, LocalFileStore
+from storage.timeutil import utcnow
+
+VERSION = "0.1.0"
+log = logging.getLogger("storyloom")
+
+
+class NotStarted(RuntimeError):
+    """The backend or job queue was used before `Runtime.start()` (or after `stop()`)."""
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    store: FileStore
+    prices: dict[str, Price]
+    metrics: Metrics
+    limiter: KeyRateLimiter
+    similarity: SimilarityCache
+    # The quota's and /usage's idea of "now"; tests replace it to cross midnight.
+    clock: Clock = utcnow
+    version: str = VERSION
+    _backend: ImageBackend | None = field(default=None, repr=False)
+    _jobs: JobQueue | None = field(default=None, repr=False)
+
+    @property
+    def backend(self) -> ImageBackend:
+        if self._backend is None:
+            raise NotStarted("the runtime is not started: no image backend yet")
+        return self._backend
+
+    @property
+    def jobs(self) -> JobQueue:
+        if self._jobs is None:
+            raise NotStarted("the runtime is not started: no job queue yet")
+        return self._jobs
+
+    @property
+    def backend_name(self) -> str:
+        """The backend's name, known from the settings even before `start()` (for /health)."""
+        return self._backend.name if self._backend is not None else backend_name(self.settings)
+
+    def session(self) -> Session:
+        """A plain (read) session; writes go through `storage.db.write_transaction`."""
+        return Session(self.engine, expire_on_commit=False)
+
+    async def start(self) -> None:
+        """Prepare the data directory, migrate, start the workers and resume unfinished jobs."""
+        settings = self.settings
+        settings.ensure_dirs()
+        # Leftover temp files are uploads that died mid-write: never part of the library.
+        shutil.rmtree(settings.tmp_dir, ignore_errors=True)
+        settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+        prepare_database_dir(str(self.engine.url))
+        migrate(self.engine)
+        log.info("storyloom %s: data in %s", self.version, settings.data_dir)
+        # A retired default model would fail every scene: refuse to start, naming the successor.
+        resolve_model(settings.default_image_model, field="default_image_model")
+        backend = make_backend(settings, observer=self.metrics.observe_upstream)
+        queue = JobQueue(
+            JobRunner(self.engine, settings, self.store, backend, self.similarity, self.prices),
+            concurrency=settings.generation_concurrency,
+        )
+        self._backend, self._jobs = backend, queue
+        queue.start()
+        self.metrics.set_job_source(lambda: self._job_counts(queue))
+        with Session(self.engine) as session:
+            leftover = jobs.resumable_job_ids(session)
+        for job_id in leftover:
+            queue.submit(job_id)
+        log.info(
+            "image backend: %s (model %s, %d workers); %d unfinished job(s) resumed",
+            backend.name,
+            settings.default_image_model,
+            settings.generation_concurrency,
+            len(leftover),
+        )
+
+    def _job_counts(self, queue: JobQueue) -> JobCounts:
+        """Jobs by status across all workspaces (operators' view) and the jobs waiting for a worker."""
+        with Session(self.engine) as session:
+            return JobCounts(by_state=jobs.count_by_status(session), queue_depth=queue.depth)
+
+    async def stop(self) -> None:
+        """Stop the workers; jobs they held stay `running` and are resumed at the next start."""
+        self.metrics.set_job_source(None)
+        if self._jobs is not None:
+            await self._jobs.stop()
+        if self._backend is not None:
+            await self._backend.aclose()
+        self._backend, self._jobs = None, None
+        self.engine.dispose()
+
+
+def file_store(settings: Settings) -> FileStore:
+    """The configured file store (local, content-addressed); the runtime builds it once."""
+    return LocalFileStore(settings.images_dir, settings.tmp_dir)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Everything but what binds to an event loop; cheap, connects to nothing until `start()`."""
+    return Runtime(
+        settings=settings,
+        engine=make_engine(settings.resolved_database_url),
+        store=file_store(settings),
+        prices=load_prices(settings.price_overrides),
+        metrics=Metrics(),
+        limiter=KeyRateLimiter.from_settings(settings),
+        similarity=SimilarityCache(),
+    )
