@@ -15,7 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from accounts.usage import router as usage_router
+from accounts.routes import router as usage_router
+from api.middleware import MetricsMiddleware, RateLimitHeaders, RequestLogMiddleware
 from api.operations import router as operations_router
 from characters.routes import router as characters_router
 from config import Settings
@@ -23,9 +24,7 @@ from errors import StoryloomError
 from generation.routes import router as generation_router
 from library.routes import router as images_router
 from pages import mount_web
-from services.metrics import MetricsMiddleware
-from services.ratelimit import RateLimitHeaders
-from services.request_log import RequestLogMiddleware, configure_logging
+from services.request_log import configure_logging
 from services.runtime import build_runtime
 
 log = logging.getLogger("storyloom")

@@ -81,3 +81,21 @@ def authenticate(session: Session, key: str) -> Caller:
         raise Unauthorized("unknown or revoked API key", field="Authorization")
     api_key, workspace = found
     return Caller(workspace_id=workspace.id, workspace_name=workspace.name, key_id=api_key.id)  # type: ignore[arg-type]
+
+
+def caller_for_key_id(session: Session, key_id: int, workspace_id: int) -> Caller | None:
+    """The caller a session stands for, or None once its key is revoked or gone."""
+    stmt = (
+        select(ApiKey, Workspace)
+        .join(Workspace)  # type: ignore[arg-type]
+        .where(
+            ApiKey.id == key_id,
+            ApiKey.workspace_id == workspace_id,
+            ApiKey.revoked_at.is_(None),  # type: ignore[union-attr]
+        )
+    )
+    found = session.exec(stmt).first()
+    if found is None:
+        return None
+    key, workspace = found
+    return Caller(workspace_id=workspace.id, workspace_name=workspace.name, key_id=key.id)  # type: ignore[arg-type]

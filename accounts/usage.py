@@ -1,4 +1,4 @@
-"""Usage and cost per workspace: `GET /usage` for authors, `manage.py usage` for operators.
+"""Usage and cost per workspace: `GET /usage` (routes.py) for authors, `manage.py usage` for operators.
 
 Only succeeded jobs count (a failed job produced nothing to pay for), each on the UTC day it
 was accepted, the same day the daily quota charges it to. Sums are done in Python over the
@@ -11,13 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query
 from sqlmodel import Session, col, select
 
 from accounts.models import ApiKey
-from deps import CallerDep, RuntimeDep, SessionDep
 from errors import InvalidInput
 from generation.models import Generation, JobStatus
 
@@ -180,21 +178,3 @@ def format_table(report: UsageReport) -> list[str]:
         lines.append(line(name, row))
     lines.append(line("total", report.total))
     return lines
-
-
-router = APIRouter(tags=["accounting"])
-
-
-@router.get("/usage")
-def get_usage(
-    caller: CallerDep,
-    session: SessionDep,
-    rt: RuntimeDep,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: Annotated[str | None, Query()] = None,
-    group_by: Annotated[GroupBy, Query()] = "day",
-) -> dict[str, Any]:
-    """The caller's workspace's succeeded generations, summed by day, model or key, with a total."""
-    start, end = resolve_period(parse_day(from_, "from"), parse_day(to, "to"), rt.clock().date())
-    report = usage_report(session, caller.workspace_id, start, end, group_by)
-    return report_to_api(report)

@@ -33,7 +33,7 @@ from library.models import Image
 
 if TYPE_CHECKING:
     from services.runtime import Runtime
-from storage.db import write_transaction
+from storage.db import end_read, write_transaction
 from storage.files import FileStore
 
 
@@ -98,7 +98,7 @@ def _accept(
             request_hash=body_hash,
             created_at=now,
         )
-        session.rollback()  # end the read transaction: the insert takes the write lock
+        end_read(session)  # the insert takes the write lock in a transaction of its own
         try:
             with write_transaction(session):
                 # Under the write lock: a racing twin with the same key may have committed meanwhile,

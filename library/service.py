@@ -1,8 +1,9 @@
 """The image library: store (validate, number, file), list, get, delete, similar, and the API shape.
 
-Numbers come from `workspace.next_image_number`, incremented by one UPDATE ... RETURNING inside
-a `BEGIN IMMEDIATE` transaction: racing uploads (threads or processes) queue on SQLite's write
-lock and each gets the next number; MAX(number)+1 would hand out a deleted number again.
+Numbers come from `workspace.next_image_number`, incremented by one UPDATE ... RETURNING
+(storage/counters.py) inside the write transaction: racing uploads (threads or processes)
+queue on SQLite's write lock and each gets the next number; MAX(number)+1 would hand out a
+deleted number again.
 All Pillow work and the file writes happen before that transaction opens, so the lock is
 held only for a few small statements. Nothing here knows about HTTP: the generation worker
 calls `store_image` from a thread with the PNG bytes it got back.

@@ -14,9 +14,9 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import text
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
+from library.models import Image
 from storage.counters import library_version
 
 
@@ -65,9 +65,10 @@ class SimilarityCache:
         if cached is not None and cached.version == version:
             return cached
         # Read the version again inside the same snapshot as the rows (the session's transaction).
-        rows = session.execute(
-            text("SELECT number, phash_int FROM image WHERE workspace_id = :id ORDER BY number"),
-            {"id": workspace_id},
+        rows = session.exec(
+            select(Image.number, Image.phash_int)
+            .where(Image.workspace_id == workspace_id)
+            .order_by(col(Image.number))
         ).all()
         data = np.array(rows, dtype=np.int64).reshape(-1, 2)
         index = LibraryIndex(version, data[:, 0].copy(), data[:, 1].copy().view(np.uint64))

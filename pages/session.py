@@ -14,10 +14,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlmodel import Session, select
 from starlette.responses import Response
 
-from accounts.models import ApiKey, Workspace
+from accounts import service as auth
 from accounts.service import Caller
 from deps import SessionDep, get_runtime
 from storage.db import end_read
@@ -110,29 +109,11 @@ def save_session(request: Request, response: Response) -> None:
     )
 
 
-def caller_for_key_id(session: Session, key_id: int, workspace_id: int) -> Caller | None:
-    """The caller a session stands for, or None once its key is revoked or gone."""
-    stmt = (
-        select(ApiKey, Workspace)
-        .join(Workspace)  # type: ignore[arg-type]
-        .where(
-            ApiKey.id == key_id,
-            ApiKey.workspace_id == workspace_id,
-            ApiKey.revoked_at.is_(None),  # type: ignore[union-attr]
-        )
-    )
-    found = session.exec(stmt).first()
-    if found is None:
-        return None
-    key, workspace = found
-    return Caller(workspace_id=workspace.id, workspace_name=workspace.name, key_id=key.id)  # type: ignore[arg-type]
-
-
 def web_caller(request: Request, session: SessionDep) -> Caller:
     current = web_session(request)
     if current.key_id is None or current.workspace_id is None:
         raise LoginRequired
-    caller = caller_for_key_id(session, current.key_id, current.workspace_id)
+    caller = auth.caller_for_key_id(session, current.key_id, current.workspace_id)
     end_read(session)  # so a later write transaction starts clean
     if caller is None:
         current.log_out()

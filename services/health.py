@@ -6,9 +6,10 @@ import os
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from config import Settings
+from storage.db import ping
 
 if TYPE_CHECKING:
     from services.runtime import Runtime
@@ -16,8 +17,7 @@ if TYPE_CHECKING:
 
 def check_database(engine: Engine) -> str:
     try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        ping(engine)
         return "ok"
     except Exception as exc:  # noqa: BLE001 - any failure means "down"; the kind is reported
         return f"error: {type(exc).__name__}"

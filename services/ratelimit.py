@@ -24,14 +24,12 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from limits import RateLimitItemPerMinute
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config import Settings
 from errors import TooManyRequests
@@ -121,33 +119,3 @@ class KeyRateLimiter:
                 headers={"Retry-After": str(retry_after), **status.headers()},
             )
         return status
-
-
-class RateLimitHeaders:
-    """Pure ASGI middleware: copy `request.state.rate_limit` into the response's RateLimit-* headers.
-
-    The limiter runs inside a dependency that cannot touch the response, so it leaves its
-    status on the request state and this adds the headers on the way out. A 429 already has
-    them (from the error), and headers a route set itself are left alone.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        state: dict[str, Any] = scope.setdefault("state", {})
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status = state.get("rate_limit")
-                if isinstance(status, LimitStatus):
-                    headers = MutableHeaders(scope=message)
-                    for name, value in status.headers().items():
-                        if name not in headers:
-                            headers[name] = value
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -81,6 +81,12 @@ def write_session(engine: Engine) -> Iterator[Session]:
 def end_read(session: Session) -> None:
     """End the session's read snapshot so its pooled connection goes back (before a long wait)."""
     session.rollback()
+
+
+def ping(engine: Engine) -> None:
+    """One round trip to the database; raises whatever the driver raises when it is down."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
 
 
 def alembic_config(url: str) -> Config:
