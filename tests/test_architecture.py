@@ -274,3 +274,12 @@ async def test_two_runtimes_in_one_process_have_their_own_similarity_caches(tmp_
     finally:
         await first.stop()
         await second.stop()
+
+
+def test_the_document_names_the_same_http_layer_and_every_folder() -> None:
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    for name in [*HTTP_MODULES, *HTTP_FOLDERS, "<domain>/routes.py"]:
+        assert f"`{name}`" in text, name
+    folders = {f.parts[0] for f in source_files() if len(f.parts) > 1}
+    for folder in folders:
+        assert f"`{folder}/`" in text, folder
