@@ -20,6 +20,7 @@ from errors import StoryloomError, UpstreamError
 from generation import jobs
 from generation.backends.base import BackendRequest, BackendResult, ImageBackend, ReferenceImage
 from generation.models import Generation, JobStatus
+from generation.params import SceneParams
 from generation.pricing import Price, estimate_cost
 from library import service as library
 from library.models import Image
@@ -129,18 +130,11 @@ class JobRunner:
             )
             for n in numbers
         ]
-        upstream = job.params
         return BackendRequest(
             prompt=job.prompt,
             model=job.model,
-            size=upstream["size"],
-            quality=upstream["quality"],
-            n=upstream["n"],
-            background=upstream["background"],
-            output_format=upstream["output_format"],
-            output_compression=upstream.get("output_compression"),
+            params=SceneParams.model_validate(job.params),
             references=references,
-            input_fidelity=upstream.get("input_fidelity"),
             scene=job.scene,
         )
 

@@ -16,6 +16,7 @@ from characters.models import Character
 from errors import InvalidInput, NotFound
 from generation.capabilities import ModelCapabilities, validate_scene_params
 from generation.composer import CharacterBrief, InputImage, compose_prompt
+from generation.params import SceneParams
 from generation.schemas import GenerateRequest
 from library.models import Image
 
@@ -29,7 +30,7 @@ class PreparedScene:
     # [{"id", "name", "reference_images": [numbers of the input images that show them]}]
     characters: list[dict[str, Any]]
     references: list[InputImage]  # in upload order: input image 1 first
-    params: dict[str, Any]  # upstream parameters, as they will be sent
+    params: SceneParams  # upstream parameters, as they will be sent
 
     @property
     def endpoint(self) -> str:
@@ -72,17 +73,8 @@ def prepare_scene(
     model = body.model or default_model
     chosen = _resolve_characters(session, workspace_id, body.characters)
     images = _choose_references(session, workspace_id, chosen, body.reference_images)
-    caps = validate_scene_params(
-        model=model,
-        prompt=body.prompt,
-        size=body.size,
-        quality=body.quality,
-        n=body.n,
-        background=body.background,
-        output_format=body.output_format,
-        output_compression=body.output_compression,
-        reference_images=len(images),
-    )
+    picture = body.picture()
+    caps = validate_scene_params(model=model, prompt=body.prompt, reference_images=len(images), **picture)
     users = characters.character_ids_for_images(session, [i.id for i in images])  # type: ignore[misc]
     names = {c.id: c.name for c in chosen}
     references = [
@@ -96,17 +88,8 @@ def prepare_scene(
         input_images=references,
         max_chars=caps.max_prompt_chars,
     )
-    params: dict[str, Any] = {
-        "size": body.size,
-        "quality": body.quality,
-        "n": body.n,
-        "background": body.background,
-        "output_format": body.output_format,
-    }
-    if body.output_compression is not None:
-        params["output_compression"] = body.output_compression
-    if references and caps.edit_input_fidelity:
-        params["input_fidelity"] = caps.edit_input_fidelity
+    fidelity = caps.edit_input_fidelity if references else None
+    params = SceneParams(**picture, input_fidelity=fidelity or None)
     return PreparedScene(
         scene=body.prompt,
         prompt=prompt,

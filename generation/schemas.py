@@ -6,11 +6,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from generation.params import PictureParams
+
 SceneText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32_000)]
 CharacterRef = Annotated[int, Field(ge=1)] | Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
-class GenerateRequest(BaseModel):
+class GenerateRequest(PictureParams):
     """Only `prompt` is required: `{"prompt": "..."}` alone is plain text-to-image.
 
     Model-specific limits (sizes, qualities, n, number of input images) are checked against
@@ -26,12 +28,7 @@ class GenerateRequest(BaseModel):
         default=None, description="book-wide style, added after each character's own style"
     )
     model: str | None = Field(default=None, max_length=64)
-    size: str = "auto"
-    quality: str = "auto"
-    n: int = 1
-    background: str = "auto"
-    output_format: str = "png"
-    output_compression: int | None = None
+    # size, quality, n, background, output_format, output_compression: PictureParams
     response_format: Literal["url", "b64_json"] = "url"
     wait: bool = True
     dry_run: bool = False

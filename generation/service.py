@@ -47,9 +47,9 @@ def dry_run_read(prepared: PreparedScene, backend: str, prices: dict[str, Price]
     if backend != "draft":
         cost = estimate_before(
             prepared.model,
-            str(params.get("size", "auto")),
-            str(params.get("quality", "auto")),
-            int(params.get("n", 1)),
+            params.size,
+            params.quality,
+            params.n,
             len(prepared.references),
             prompt_chars=len(prepared.prompt),
             prices=prices,
@@ -62,7 +62,7 @@ def dry_run_read(prepared: PreparedScene, backend: str, prices: dict[str, Price]
         model=prepared.model,
         backend=backend,
         endpoint="edit" if prepared.references else "generate",
-        parameters={"model": prepared.model, **prepared.params},
+        parameters={"model": prepared.model, **prepared.params.upstream()},
         estimated_cost_usd=cost,
     )
 
@@ -90,7 +90,7 @@ def _accept(
             prompt=prepared.prompt,
             backend=rt.backend.name,
             model=prepared.model,
-            params=prepared.params,
+            params=prepared.params.upstream(),
             characters=prepared.characters,
             reference_numbers=[r.number for r in prepared.references],
             response_format=body.response_format,
@@ -112,7 +112,7 @@ def _accept(
                 caps.check_caps(
                     session,
                     caller.workspace_id,
-                    int(prepared.params.get("n", 1)),
+                    prepared.params.n,
                     now=now,
                     max_active=settings.max_active_jobs_per_workspace,
                     default_quota=settings.daily_image_quota,

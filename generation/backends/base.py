@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from generation.params import SceneParams
+
 # Told about every upstream call: (model, endpoint "generate"|"edit", seconds, outcome "ok" or an
 # error kind). The app passes metrics in through this, so backends never import app state.
 UpstreamObserver = Callable[[str, str, float, str], None]
@@ -35,14 +37,10 @@ class ReferenceImage:
 class BackendRequest:
     prompt: str  # the composed prompt, sent as is
     model: str
-    size: str = "auto"
-    quality: str = "auto"
-    n: int = 1
-    background: str = "auto"
-    output_format: str = "png"
-    output_compression: int | None = None
+    params: SceneParams = field(
+        default_factory=SceneParams
+    )  # input_fidelity: sent only where the model takes it
     references: list[ReferenceImage] = field(default_factory=list)
-    input_fidelity: str | None = None  # sent only where the capability table says the model takes it
     scene: str | None = None  # the author's scene text alone, for the draft panel; None: use prompt
 
 
@@ -74,7 +72,7 @@ class ImageBackend(Protocol):
     name: str  # "openai" | "draft": reported in answers and /health
 
     async def generate(self, request: BackendRequest) -> BackendResult:
-        """Make `request.n` images; raise InvalidInput (422) or UpstreamError (502/503/504)."""
+        """Make `request.params.n` images; raise InvalidInput (422) or UpstreamError (502/503/504)."""
         ...
 
     async def aclose(self) -> None:

@@ -74,7 +74,7 @@ def _render(request: BackendRequest, width: int, height: int, index: int) -> byt
 
     title_size = max(12, short // 24)
     title = _font(title_size)
-    header = f"DRAFT  ·  panel {index + 1}/{request.n}  ·  {request.model}  ·  {width}x{height}"
+    header = f"DRAFT  ·  panel {index + 1}/{request.params.n}  ·  {request.model}  ·  {width}x{height}"
     draw.text((margin, margin), header, fill=DRAFT_RED, font=title)
     y = margin + title_size + margin
 
@@ -103,7 +103,7 @@ def _render(request: BackendRequest, width: int, height: int, index: int) -> byt
     draw.text(position, "DRAFT", fill=DRAFT_RED, font=mark_font)
     draw.rectangle((0, 0, width - 1, height - 1), outline=DRAFT_RED, width=max(2, short // 128))
 
-    return _encode(canvas, request.output_format, request.output_compression)
+    return _encode(canvas, request.params.output_format, request.params.output_compression)
 
 
 def _encode(canvas: Image.Image, output_format: str, compression: int | None) -> bytes:
@@ -125,8 +125,8 @@ def _size_of(size: str) -> tuple[int, int]:
 
 def render_panels(request: BackendRequest) -> list[bytes]:
     """All `n` panels, synchronously: call it from a worker thread."""
-    width, height = _size_of(request.size)
-    return [_render(request, width, height, index) for index in range(request.n)]
+    width, height = _size_of(request.params.size)
+    return [_render(request, width, height, index) for index in range(request.params.n)]
 
 
 class DraftBackend:

@@ -220,22 +220,14 @@ class OpenAIBackend:
         )
 
     def _params(self, request: BackendRequest) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "model": request.model,
-            "prompt": request.prompt,
-            "size": request.size,
-            "quality": request.quality,
-            "n": request.n,
-            "background": request.background,
-            "output_format": request.output_format,
-        }
-        if request.output_compression is not None:
-            params["output_compression"] = request.output_compression
+        params: dict[str, Any] = {"model": request.model, "prompt": request.prompt}
+        params.update(request.params.upstream())
+        params.pop("input_fidelity", None)  # only on edits, and only where the model takes it
         return params
 
     def _input_fidelity(self, request: BackendRequest) -> str | None:
         caps = MODELS.get(request.model)
-        wanted = request.input_fidelity
+        wanted = request.params.input_fidelity
         return wanted if caps is not None and wanted in caps.input_fidelity else None
 
     async def generate(self, request: BackendRequest) -> BackendResult:
@@ -281,8 +273,8 @@ class OpenAIBackend:
                 endpoint,
                 request.model,
                 len(request.references),
-                request.n,
-                request.size,
+                request.params.n,
+                request.params.size,
                 len(request.prompt),
                 round(seconds * 1000),
                 outcome,

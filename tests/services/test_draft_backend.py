@@ -9,6 +9,7 @@ from PIL import Image
 
 from generation.backends import BackendRequest, DraftBackend, ReferenceImage, zero_usage
 from generation.backends.draft import DRAFT_RED
+from generation.params import SceneParams
 
 pytestmark = pytest.mark.anyio
 
@@ -33,7 +34,9 @@ def request(**overrides: object) -> BackendRequest:
         ],
     }
     values.update(overrides)
-    return BackendRequest(**values)  # type: ignore[arg-type]
+    # The picture fields travel as one SceneParams, the same model the job stores.
+    params = {k: values.pop(k) for k in list(values) if k in SceneParams.model_fields}
+    return BackendRequest(**values, params=SceneParams(**params))  # type: ignore[arg-type]
 
 
 def colours(data: bytes) -> set[tuple[int, int, int]]:

@@ -23,6 +23,7 @@ from generation.backends import (
     make_backend,
 )
 from generation.backends.openai_backend import DEFAULT_RETRY_AFTER_SECONDS
+from generation.params import SceneParams
 from tests.conftest import make_settings
 from tests.fake_openai import FakeOpenAI, fake_image_b64
 
@@ -77,7 +78,9 @@ def scene(**overrides: object) -> BackendRequest:
         "n": 2,
     }
     values.update(overrides)
-    return BackendRequest(**values)  # type: ignore[arg-type]
+    # The picture fields travel as one SceneParams, the same model the job stores.
+    params = {k: values.pop(k) for k in list(values) if k in SceneParams.model_fields}
+    return BackendRequest(**values, params=SceneParams(**params))  # type: ignore[arg-type]
 
 
 def decoded_size(data: bytes) -> tuple[int, int]:
