@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
@@ -11,7 +9,7 @@ from sqlmodel import Session, col, delete, select
 from characters.models import Character, CharacterReference
 from characters.schemas import CharacterCreate, CharacterRead, CharacterUpdate
 from errors import Conflict, InvalidInput, NotFound
-from library.models import Image
+from library.models import Image, ImageCharacter
 from storage.timeutil import utcnow
 
 
@@ -89,8 +87,9 @@ def update_character(session: Session, character: Character, data: CharacterUpda
 
 
 def delete_character(session: Session, character: Character) -> None:
-    """Delete the character; its images stay in the library (only the links go)."""
+    """Delete the character; its images stay in the library (only the links and tags go)."""
     session.exec(delete(CharacterReference).where(col(CharacterReference.character_id) == character.id))
+    session.exec(delete(ImageCharacter).where(col(ImageCharacter.character_id) == character.id))
     session.delete(character)
     session.flush()
 
@@ -108,21 +107,6 @@ def reference_numbers(session: Session, character_ids: list[int]) -> dict[int, l
     )
     for character_id, number in session.exec(stmt):
         result[character_id].append(number)
-    return result
-
-
-def character_ids_for_images(session: Session, image_ids: list[int]) -> dict[int, list[int]]:
-    """Image id -> ids of the characters that use it as a reference."""
-    result: dict[int, list[int]] = defaultdict(list)
-    if not image_ids:
-        return result
-    stmt = (
-        select(CharacterReference.image_id, CharacterReference.character_id)
-        .where(col(CharacterReference.image_id).in_(image_ids))
-        .order_by(CharacterReference.image_id, CharacterReference.character_id)
-    )
-    for image_id, character_id in session.exec(stmt):
-        result[image_id].append(character_id)
     return result
 
 

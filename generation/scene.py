@@ -18,6 +18,7 @@ from generation.capabilities import ModelCapabilities, validate_scene_params
 from generation.composer import CharacterBrief, InputImage, compose_prompt
 from generation.schemas import GenerateRequest
 from library.models import Image
+from library.tags import characters_shown
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def prepare_scene(
         output_compression=body.output_compression,
         reference_images=len(images),
     )
-    users = characters.character_ids_for_images(session, [i.id for i in images])  # type: ignore[misc]
+    users = characters_shown(session, [i.id for i in images])  # type: ignore[misc]
     names = {c.id: c.name for c in chosen}
     references = [
         InputImage(i.number, tuple(names[c] for c in users.get(i.id, []) if c in names))  # type: ignore[index]

@@ -19,6 +19,7 @@ from deps import RuntimeDep, SessionDep, SettingsDep
 from generation import jobs
 from generation.capabilities import resolve_model
 from library import service as library
+from library.tags import characters_shown
 from pages.render import WebRoute, image_url, render
 from pages.session import WebCallerDep, web_session
 
@@ -128,7 +129,7 @@ def library_page(
     )
     characters, _ = service.list_characters(session, ws, q=None, limit=200, offset=0)
     names = {c.id: c.name for c in characters}
-    links = service.character_ids_for_images(session, [r.id for r in rows])  # type: ignore[misc]
+    links = characters_shown(session, [r.id for r in rows])  # type: ignore[misc]
     images = []
     for row in rows:
         who = ", ".join(names[cid] for cid in links.get(row.id, []) if cid in names)  # type: ignore[arg-type]
