@@ -9,6 +9,7 @@ from sqlmodel import Session, col, delete, select
 from characters.models import Character, CharacterReference
 from characters.schemas import CharacterCreate, CharacterRead, CharacterUpdate
 from errors import Conflict, InvalidInput, NotFound
+from generation.capabilities import MAX_CHARACTER_REFERENCES
 from library.models import Image, ImageCharacter
 from storage.timeutil import utcnow
 
@@ -122,10 +123,21 @@ def images_by_number(session: Session, workspace_id: int, numbers: list[int], fi
     return [found[number] for number in numbers]
 
 
+def _check_list_length(character: Character, count: int, field: str) -> None:
+    if count > MAX_CHARACTER_REFERENCES:
+        raise InvalidInput(
+            f"{character.name} would have {count} reference images; a character keeps at most "
+            f"{MAX_CHARACTER_REFERENCES} (the most any model takes). Remove some first.",
+            field=field,
+            code="too_many_references",
+        )
+
+
 def set_references(
     session: Session, character: Character, numbers: list[int], *, field: str = "numbers"
 ) -> None:
     """Replace the character's reference list with these library images, in this order."""
+    _check_list_length(character, len(numbers), field)
     if len(set(numbers)) != len(numbers):
         duplicate = next(n for i, n in enumerate(numbers) if n in numbers[:i])
         raise InvalidInput(f"image {duplicate} is listed twice", field=field)
@@ -138,7 +150,9 @@ def set_references(
     session.flush()
 
 
-def append_references(session: Session, character: Character, image_ids: list[int]) -> None:
+def append_references(
+    session: Session, character: Character, image_ids: list[int], *, field: str = "files"
+) -> None:
     """Add images to the end of the character's list, skipping ones it already has."""
     rows = session.exec(
         select(CharacterReference.image_id, CharacterReference.position).where(
@@ -146,6 +160,7 @@ def append_references(session: Session, character: Character, image_ids: list[in
         )
     ).all()
     present = {image_id for image_id, _ in rows}
+    _check_list_length(character, len(present | set(image_ids)), field)
     position = max((pos for _, pos in rows), default=-1) + 1
     for image_id in image_ids:
         if image_id in present:

@@ -20,7 +20,7 @@ from config import Settings
 from generation import jobs
 from generation.models import Generation, JobStatus
 from generation.pricing import Price, estimate_before
-from generation.scene import PreparedScene, prepare_scene
+from generation.scene import PreparedScene, added_characters, left_out_references, prepare_scene
 from generation.schemas import (
     DryRunRead,
     GenerateRequest,
@@ -58,7 +58,10 @@ def dry_run_read(prepared: PreparedScene, backend: str, prices: dict[str, Price]
         prompt=prepared.prompt,
         scene=prepared.scene,
         characters=prepared.characters,
+        added_characters=prepared.added_characters,
         reference_images=[r.number for r in prepared.references],
+        left_out_references=prepared.left_out,
+        warnings=prepared.warnings,
         model=prepared.model,
         backend=backend,
         endpoint="edit" if prepared.references else "generate",
@@ -199,7 +202,9 @@ def generation_read(
         prompt=job.prompt,
         scene=job.scene,
         characters=job.characters,
+        added_characters=added_characters(job.characters),
         reference_images=job.reference_numbers,
+        left_out_references=left_out_references(job.characters),
         model=job.model,
         backend=job.backend,
         parameters={"model": job.model, **job.params},

@@ -209,7 +209,7 @@ def _promote(session: Session, caller: Caller, character_id: int, number: int) -
     with write_transaction(session):
         character = service.get_character(session, caller.workspace_id, character_id)
         image = library.get_image(session, caller.workspace_id, number)
-        service.append_references(session, character, [image.id])  # type: ignore[list-item]
+        service.append_references(session, character, [image.id], field="number")  # type: ignore[list-item]
     return character.name
 
 
