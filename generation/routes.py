@@ -36,9 +36,9 @@ async def generate_image(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> object:
     settings = rt.settings
-    if not body.dry_run:
-        check_generation_limit(request, caller)
-    result = await service.submit(rt, caller, body, idempotency_key)
+    result = await service.submit(
+        rt, caller, body, idempotency_key, admit=lambda: check_generation_limit(request, caller)
+    )
     if isinstance(result, DryRunRead):
         return result
     if not body.wait:

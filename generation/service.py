@@ -8,6 +8,7 @@ never calls upstream twice.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from anyio import to_thread
@@ -71,7 +72,11 @@ def dry_run_read(prepared: PreparedScene, backend: str, prices: dict[str, Price]
 
 
 def _accept(
-    rt: Runtime, caller: Caller, body: GenerateRequest, idempotency_key: str | None
+    rt: Runtime,
+    caller: Caller,
+    body: GenerateRequest,
+    idempotency_key: str | None,
+    admit: Callable[[], object] | None = None,
 ) -> tuple[Generation | DryRunRead, bool]:
     body_hash = jobs.request_hash(body.model_dump(mode="json"))
     settings = rt.settings
@@ -83,6 +88,8 @@ def _accept(
         prepared = prepare_scene(session, caller.workspace_id, body, settings.default_image_model)
         if body.dry_run:
             return dry_run_read(prepared, rt.backend.name, rt.prices), False
+        if admit is not None:
+            admit()  # the rate limit counts requests that passed validation, not an author's typos
         now = rt.clock()
         job = Generation(
             id=jobs.new_generation_id(),
@@ -130,10 +137,18 @@ def _accept(
 
 
 async def submit(
-    rt: Runtime, caller: Caller, body: GenerateRequest, idempotency_key: str | None
+    rt: Runtime,
+    caller: Caller,
+    body: GenerateRequest,
+    idempotency_key: str | None,
+    admit: Callable[[], object] | None = None,
 ) -> Generation | DryRunRead:
-    """Accept a scene request: a dry run's preview, or the (new or idempotently same) job."""
-    result, created = await to_thread.run_sync(_accept, rt, caller, body, idempotency_key)
+    """Accept a scene request: a dry run's preview, or the (new or idempotently same) job.
+
+    `admit` (the generation rate limit) runs once the request is valid and is not a replay,
+    before anything is queued: a refused request costs nothing, a 429 creates nothing.
+    """
+    result, created = await to_thread.run_sync(_accept, rt, caller, body, idempotency_key, admit)
     if created:
         rt.jobs.submit(result.id)  # type: ignore[union-attr]
     return result

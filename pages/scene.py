@@ -92,12 +92,11 @@ async def preview(request: Request, caller: WebCallerDep, rt: RuntimeDep) -> JSO
 @router.post("/generate", dependencies=[CsrfHeader])
 async def generate(request: Request, caller: WebCallerDep, rt: RuntimeDep) -> JSONResponse:
     check_rate_limit(request, caller.key_id, "api")
-    check_generation_limit(request, caller)
     key = request.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= 200:
         raise InvalidInput("Idempotency-Key must be 1–200 characters", field="Idempotency-Key")
     body = scene_request(await _read_json(request), dry_run=False)
-    job = await submit(rt, caller, body, key)
+    job = await submit(rt, caller, body, key, admit=lambda: check_generation_limit(request, caller))
     assert isinstance(job, Generation)
     return JSONResponse(
         {"id": job.id, "status": job.status, "status_url": f"/ui/api/generations/{job.id}"}, status_code=202
