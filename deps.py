@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from accounts.service import Caller, authenticate
 from config import Settings
-from errors import Unauthorized
+from errors import InvalidInput, Unauthorized
 from services.ratelimit import LimitScope, LimitStatus
 from services.runtime import Runtime
 from storage.db import end_read
@@ -92,3 +92,14 @@ def check_generation_limit(request: Request, caller: Caller) -> LimitStatus:
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def refuse_unknown_query(request: Request, allowed: frozenset[str]) -> None:
+    """A filter the route does not know is a 422 naming it, so a typo never returns everything."""
+    for name in request.query_params:
+        if name not in allowed:
+            raise InvalidInput(
+                f"unknown query parameter {name!r}; this list takes {', '.join(sorted(allowed))}",
+                field=name,
+                code="unknown_parameter",
+            )

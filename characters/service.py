@@ -19,12 +19,23 @@ def name_key(name: str) -> str:
     return name.strip().casefold()
 
 
-def _flush_or_conflict(session: Session, name: str) -> None:
+def _flush_or_conflict(session: Session, character: Character) -> None:
+    """Flush; a name clash is a 409 naming the existing character as it is spelled ('Mia')."""
+    with session.no_autoflush:
+        existing = session.exec(
+            select(Character.name).where(
+                Character.workspace_id == character.workspace_id,
+                Character.name_key == character.name_key,
+                Character.id != character.id,
+            )
+        ).first()
+    if existing is not None:
+        raise Conflict(f"a character named {existing!r} already exists", field="name")
     try:
         session.flush()
     except IntegrityError as exc:
-        # The caller's write_transaction rolls back; the 409 names the field.
-        raise Conflict(f"a character named {name!r} already exists", field="name") from exc
+        # A racing twin committed first; the caller's write_transaction rolls back.
+        raise Conflict(f"a character named {character.name!r} already exists", field="name") from exc
 
 
 def create_character(session: Session, workspace_id: int, data: CharacterCreate) -> Character:
@@ -36,7 +47,7 @@ def create_character(session: Session, workspace_id: int, data: CharacterCreate)
         style=data.style or None,
     )
     session.add(character)
-    _flush_or_conflict(session, data.name)
+    _flush_or_conflict(session, character)
     return character
 
 
@@ -83,7 +94,7 @@ def update_character(session: Session, character: Character, data: CharacterUpda
         character.style = changes["style"] or None
     character.updated_at = utcnow()
     session.add(character)
-    _flush_or_conflict(session, character.name)
+    _flush_or_conflict(session, character)
     return character
 
 

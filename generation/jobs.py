@@ -11,7 +11,7 @@ import json
 import secrets
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
 from errors import Conflict, NotFound, StoryloomError
@@ -68,12 +68,31 @@ def get_job(session: Session, workspace_id: int, job_id: str) -> Generation:
     return job
 
 
+def _has_character(session: Session, character_id: int) -> Any:
+    """SQL: the job's cast (a JSON list of {"id", "name", ...}) includes this character."""
+    if session.get_bind().dialect.name == "postgresql":
+        return text(
+            "generation.characters::jsonb @> jsonb_build_array(jsonb_build_object('id', :cid))"
+        ).bindparams(cid=character_id)
+    return text(
+        "EXISTS (SELECT 1 FROM json_each(generation.characters) WHERE json_extract(value, '$.id') = :cid)"
+    ).bindparams(cid=character_id)
+
+
 def list_jobs(
-    session: Session, workspace_id: int, *, status: str | None, limit: int, offset: int
+    session: Session,
+    workspace_id: int,
+    *,
+    status: str | None,
+    limit: int,
+    offset: int,
+    character_id: int | None = None,
 ) -> tuple[list[Generation], int]:
-    where = [Generation.workspace_id == workspace_id]
+    where: list[Any] = [Generation.workspace_id == workspace_id]
     if status:
         where.append(Generation.status == status)
+    if character_id is not None:
+        where.append(_has_character(session, character_id))
     total = session.exec(select(func.count()).select_from(Generation).where(*where)).one()
     stmt = (
         select(Generation)

@@ -84,3 +84,29 @@ def test_a_character_list_longer_than_any_model_takes_is_refused(
     more = client.post(f"/characters/{cid}/references", headers=auth, files=[("files", ("x.png", png(60)))])
     assert more.status_code == 422 and "16" in more.json()["error"]["message"]
     assert client.get("/images", headers=auth).json()["total"] == 17
+
+
+def test_generations_filter_by_character_and_refuse_unknown_filters(
+    client: TestClient, auth: dict[str, str], cast: dict[str, int]
+) -> None:
+    with_otto = generate(client, auth, prompt="Mia and Otto", characters=["Mia", "Otto"])
+    generate(client, auth, prompt="Mia alone", characters=["Mia"])
+    generate(client, auth, prompt="nobody")
+    otto = client.get(f"/generations?character_id={cast['otto']}", headers=auth).json()
+    assert [g["id"] for g in otto["items"]] == [with_otto["id"]] and otto["total"] == 1
+    mia = client.get(f"/generations?character_id={cast['mia']}", headers=auth).json()
+    assert [g["scene"] for g in mia["items"]] == ["Mia alone", "Mia and Otto"] and mia["total"] == 2
+    assert client.get("/generations?character_id=999", headers=auth).status_code == 404
+    typo = client.get("/generations?charcter_id=2", headers=auth)
+    assert typo.status_code == 422 and typo.json()["error"]["field"] == "charcter_id"
+
+
+def test_a_name_clash_names_the_existing_character_as_it_is_spelled(
+    client: TestClient, auth: dict[str, str], cast: dict[str, int]
+) -> None:
+    again = client.post("/characters", headers=auth, json={"name": "mia", "description": "another"})
+    assert again.status_code == 409
+    assert again.json()["error"]["message"] == "a character named 'Mia' already exists"
+    renamed = client.patch(f"/characters/{cast['otto']}", headers=auth, json={"name": "MIA"})
+    assert renamed.status_code == 409
+    assert renamed.json()["error"]["message"] == "a character named 'Mia' already exists"
