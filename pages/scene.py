@@ -70,8 +70,20 @@ def scene_request(data: dict[str, Any], *, dry_run: bool) -> GenerateRequest:
         if isinstance(exc, ValidationError) and exc.errors():
             first = exc.errors()[0]
             field = str(first["loc"][0]) if first["loc"] else "prompt"
-            message = "Write what happens in the scene." if field == "prompt" else str(first["msg"])
+            message = _field_message(first)
         raise InvalidInput(message, field=field) from None
+
+
+def _field_message(error: Any) -> str:
+    """The real reason, in the author's words: an empty scene and a too-long one differ."""
+    field = str(error["loc"][0]) if error["loc"] else "prompt"
+    if field == "prompt" and error["type"] == "string_too_short":
+        return "Write what happens in the scene."
+    if error["type"] == "string_too_long":
+        limit = error.get("ctx", {}).get("max_length")
+        given = len(error.get("input") or "")
+        return f"The scene is {given:,} characters long; at most {limit:,} fit. Shorten it."
+    return str(error["msg"])
 
 
 def _fragment(name: str, context: dict[str, Any]) -> str:
