@@ -8,9 +8,9 @@ swaps them in and never builds markup from user text. Generation always runs wit
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 from sqlmodel import Session
 from starlette.responses import JSONResponse
@@ -24,7 +24,8 @@ from generation.models import Generation, JobStatus
 from generation.schemas import DryRunRead, GenerateRequest
 from generation.service import submit
 from pages.csrf import CsrfHeader
-from pages.pages import parse_numbers, shown_image
+from pages.pages import parse_numbers
+from pages.pictures import picture_items, shown_image
 from pages.render import WebRoute, plain_words, templates
 from pages.session import WebCallerDep, web_session
 
@@ -115,6 +116,21 @@ async def generate(request: Request, caller: WebCallerDep, rt: RuntimeDep) -> JS
     )
 
 
+@router.get("/references")
+def references(
+    request: Request,
+    caller: WebCallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    numbers: Annotated[str, Query(max_length=2000)] = "",
+) -> JSONResponse:
+    """The chosen references as thumbnails in send order, and whom each shows (to tick them)."""
+    items, unknown = picture_items(session, settings, caller.workspace_id, parse_numbers(numbers))
+    html = _fragment("partials/references.html", {"refs": items, "unknown": unknown})
+    shows = {str(item["number"]): item["character_ids"] for item in items}
+    return JSONResponse({"html": html, "characters": shows, "numbers": [i["number"] for i in items]})
+
+
 def job_view(session: Session, settings: Settings, job: Generation) -> dict[str, Any]:
     """What the result fragment and the history page show of one job."""
     ws = job.workspace_id
@@ -124,8 +140,10 @@ def job_view(session: Session, settings: Settings, job: Generation) -> dict[str,
         failure = StoryloomError(job.error_message or "the job failed", code=job.error_code or "failed")
         failure.status_code = job.error_status or 502
         error = plain_words(failure)
+    sent, _ = picture_items(session, settings, ws, job.reference_numbers)
     return {
         "job": job,
+        "sent": sent,
         "outputs": [shown_image(settings, ws, n, "generated scene") for n in job.image_numbers],
         "characters": all_characters,
         "scene_character_ids": [c.get("id") for c in job.characters],

@@ -1,0 +1,119 @@
+"""The image detail view and the deletes that need a confirm: an image, a character.
+
+A delete is two steps without any script: the page shows a confirm that says what the delete
+touches (which characters use the picture), and only its own POST deletes. A reload of the
+result page never deletes twice (303 after the post).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
+
+from characters import service as characters
+from characters.models import Character, CharacterReference
+from config import Settings
+from deps import SessionDep, SettingsDep, check_rate_limit
+from errors import NotFound
+from generation import jobs
+from library import service as library
+from library.tags import characters_shown
+from pages.csrf import CsrfForm
+from pages.pictures import character_names, picture_items, shown_image
+from pages.render import WebRoute, render
+from pages.session import WebCallerDep, web_session
+from storage.db import begin_write
+
+router = APIRouter(prefix="/ui", route_class=WebRoute, include_in_schema=False)
+SIMILAR_DISTANCE = 12
+SIMILAR_LIMIT = 10
+
+
+def _users(session: Session, workspace_id: int, image_id: int) -> list[dict[str, Any]]:
+    """Characters that have the image in their reference list (what a delete changes)."""
+    rows = session.exec(
+        select(Character.id, Character.name)
+        .join(CharacterReference, CharacterReference.character_id == Character.id)  # type: ignore[arg-type]
+        .where(CharacterReference.image_id == image_id, Character.workspace_id == workspace_id)
+        .order_by(Character.name_key)
+    ).all()
+    return [{"id": cid, "name": name} for cid, name in rows]
+
+
+def image_context(session: Session, settings: Settings, workspace_id: int, number: int) -> dict[str, Any]:
+    image = library.get_image(session, workspace_id, number)
+    shown_ids = characters_shown(session, [image.id]).get(image.id, [])  # type: ignore[list-item,arg-type]
+    names = character_names(session, workspace_id, set(shown_ids))
+    job = None
+    if image.generation_id:
+        try:
+            job = jobs.get_job(session, workspace_id, image.generation_id)
+        except NotFound:
+            job = None
+    neighbours = library.similar_images(session, workspace_id, number, SIMILAR_DISTANCE, SIMILAR_LIMIT)
+    similar, _ = picture_items(session, settings, workspace_id, [n for n, _ in neighbours])
+    who = ", ".join(names[c] for c in shown_ids if c in names)
+    return {
+        "image": image,
+        "shown": shown_image(settings, workspace_id, number, who),
+        "shows": [{"id": c, "name": names[c]} for c in shown_ids if c in names],
+        "users": _users(session, workspace_id, image.id),  # type: ignore[arg-type]
+        "pages": [],  # book pages that show it, once books exist
+        "job": job,
+        "similar": similar,
+    }
+
+
+@router.get("/images/{number}")
+def image_page(
+    number: int,
+    request: Request,
+    caller: WebCallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    confirm: Annotated[str, Query(max_length=10)] = "",
+) -> Response:
+    context = image_context(session, settings, caller.workspace_id, number)
+    return render(request, "image.html", {**context, "confirm": confirm == "delete"})
+
+
+def _delete_image(session: Session, settings: Settings, workspace_id: int, number: int) -> None:
+    library.delete_image(session, library.file_store(settings), workspace_id, number)
+
+
+@router.post("/images/{number}/delete")
+async def delete_image(
+    number: int,
+    request: Request,
+    form: CsrfForm,
+    caller: WebCallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Response:
+    check_rate_limit(request, caller.key_id, "api")
+    await run_in_threadpool(_delete_image, session, settings, caller.workspace_id, number)
+    web_session(request).flash("info", f"Deleted image {number}. Its number is not used again.")
+    return RedirectResponse("/ui/library", status_code=303)
+
+
+def _delete_character(session: Session, workspace_id: int, character_id: int) -> str:
+    begin_write(session)
+    character = characters.get_character(session, workspace_id, character_id)
+    name = character.name
+    characters.delete_character(session, character)
+    session.commit()
+    return name
+
+
+@router.post("/characters/{character_id}/delete")
+async def delete_character(
+    character_id: int, request: Request, form: CsrfForm, caller: WebCallerDep, session: SessionDep
+) -> Response:
+    check_rate_limit(request, caller.key_id, "api")
+    name = await run_in_threadpool(_delete_character, session, caller.workspace_id, character_id)
+    web_session(request).flash("info", f"Deleted {name}. Their pictures stay in the library.")
+    return RedirectResponse("/ui", status_code=303)
