@@ -85,8 +85,9 @@ def check_rate_limit(request: Request, key_id: int, scope: LimitScope) -> LimitS
 def check_generation_limit(request: Request, caller: Caller) -> LimitStatus:
     """Count one real (non-dry-run) generation request for the caller's key; 429 when over.
 
-    The API route and the HTML scene form both call this before anything is queued, so a
-    refused request costs nothing and both count against the same per-key budget.
+    The API route and the HTML scene form both hand it to `generation.service.submit`, which
+    calls it once the request is valid and before anything is queued: a 422 costs nothing, a
+    429 creates nothing, and both count against the same per-key budget.
     """
     return check_rate_limit(request, caller.key_id, "generations")
 

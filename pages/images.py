@@ -17,16 +17,17 @@ from starlette.responses import RedirectResponse, Response
 from characters import service as characters
 from characters.models import Character, CharacterReference
 from config import Settings
-from deps import SessionDep, SettingsDep, check_rate_limit
+from deps import RuntimeDep, SessionDep, check_rate_limit
 from errors import NotFound
 from generation import jobs
 from library import service as library
+from library.similarity import SimilarityCache
 from library.tags import characters_shown
 from pages.csrf import CsrfForm
 from pages.pictures import character_names, picture_items, shown_image
 from pages.render import WebRoute, render
 from pages.session import WebCallerDep, web_session
-from storage.db import begin_write
+from storage.db import write_transaction
 
 router = APIRouter(prefix="/ui", route_class=WebRoute, include_in_schema=False)
 SIMILAR_DISTANCE = 12
@@ -44,7 +45,9 @@ def _users(session: Session, workspace_id: int, image_id: int) -> list[dict[str,
     return [{"id": cid, "name": name} for cid, name in rows]
 
 
-def image_context(session: Session, settings: Settings, workspace_id: int, number: int) -> dict[str, Any]:
+def image_context(
+    session: Session, settings: Settings, similarity: SimilarityCache, workspace_id: int, number: int
+) -> dict[str, Any]:
     image = library.get_image(session, workspace_id, number)
     shown_ids = characters_shown(session, [image.id]).get(image.id, [])  # type: ignore[list-item,arg-type]
     names = character_names(session, workspace_id, set(shown_ids))
@@ -54,7 +57,9 @@ def image_context(session: Session, settings: Settings, workspace_id: int, numbe
             job = jobs.get_job(session, workspace_id, image.generation_id)
         except NotFound:
             job = None
-    neighbours = library.similar_images(session, workspace_id, number, SIMILAR_DISTANCE, SIMILAR_LIMIT)
+    neighbours = library.similar_images(
+        session, similarity, workspace_id, number, SIMILAR_DISTANCE, SIMILAR_LIMIT
+    )
     similar, _ = picture_items(session, settings, workspace_id, [n for n, _ in neighbours])
     who = ", ".join(names[c] for c in shown_ids if c in names)
     return {
@@ -74,15 +79,11 @@ def image_page(
     request: Request,
     caller: WebCallerDep,
     session: SessionDep,
-    settings: SettingsDep,
+    rt: RuntimeDep,
     confirm: Annotated[str, Query(max_length=10)] = "",
 ) -> Response:
-    context = image_context(session, settings, caller.workspace_id, number)
+    context = image_context(session, rt.settings, rt.similarity, caller.workspace_id, number)
     return render(request, "image.html", {**context, "confirm": confirm == "delete"})
-
-
-def _delete_image(session: Session, settings: Settings, workspace_id: int, number: int) -> None:
-    library.delete_image(session, library.file_store(settings), workspace_id, number)
 
 
 @router.post("/images/{number}/delete")
@@ -92,20 +93,19 @@ async def delete_image(
     form: CsrfForm,
     caller: WebCallerDep,
     session: SessionDep,
-    settings: SettingsDep,
+    rt: RuntimeDep,
 ) -> Response:
     check_rate_limit(request, caller.key_id, "api")
-    await run_in_threadpool(_delete_image, session, settings, caller.workspace_id, number)
+    await run_in_threadpool(library.delete_image, session, rt.store, caller.workspace_id, number)
     web_session(request).flash("info", f"Deleted image {number}. Its number is not used again.")
     return RedirectResponse("/ui/library", status_code=303)
 
 
 def _delete_character(session: Session, workspace_id: int, character_id: int) -> str:
-    begin_write(session)
-    character = characters.get_character(session, workspace_id, character_id)
-    name = character.name
-    characters.delete_character(session, character)
-    session.commit()
+    with write_transaction(session):
+        character = characters.get_character(session, workspace_id, character_id)
+        name = character.name
+        characters.delete_character(session, character)
     return name
 
 
