@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from accounts.service import Caller, authenticate
 from config import Settings
-from errors import Unauthorized
+from errors import InvalidInput, Unauthorized
 from services.ratelimit import LimitScope, LimitStatus
 from services.runtime import Runtime
 from storage.db import end_read
@@ -85,10 +85,22 @@ def check_rate_limit(request: Request, key_id: int, scope: LimitScope) -> LimitS
 def check_generation_limit(request: Request, caller: Caller) -> LimitStatus:
     """Count one real (non-dry-run) generation request for the caller's key; 429 when over.
 
-    The API route and the HTML scene form both call this before anything is queued, so a
-    refused request costs nothing and both count against the same per-key budget.
+    The API route and the HTML scene form both hand it to `generation.service.submit`, which
+    calls it once the request is valid and before anything is queued: a 422 costs nothing, a
+    429 creates nothing, and both count against the same per-key budget.
     """
     return check_rate_limit(request, caller.key_id, "generations")
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def refuse_unknown_query(request: Request, allowed: frozenset[str]) -> None:
+    """A filter the route does not know is a 422 naming it, so a typo never returns everything."""
+    for name in request.query_params:
+        if name not in allowed:
+            raise InvalidInput(
+                f"unknown query parameter {name!r}; this list takes {', '.join(sorted(allowed))}",
+                field=name,
+                code="unknown_parameter",
+            )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
@@ -11,7 +11,8 @@ from sqlmodel import Session, col, delete, select
 from characters.models import Character, CharacterReference
 from characters.schemas import CharacterCreate, CharacterRead, CharacterUpdate
 from errors import Conflict, InvalidInput, NotFound
-from library.models import Image
+from generation.capabilities import MAX_CHARACTER_REFERENCES
+from library.models import Image, ImageCharacter
 from storage.timeutil import utcnow
 
 
@@ -20,12 +21,23 @@ def name_key(name: str) -> str:
     return name.strip().casefold()
 
 
-def _flush_or_conflict(session: Session, name: str) -> None:
+def _flush_or_conflict(session: Session, character: Character) -> None:
+    """Flush; a name clash is a 409 naming the existing character as it is spelled ('Mia')."""
+    with session.no_autoflush:
+        existing = session.exec(
+            select(Character.name).where(
+                Character.workspace_id == character.workspace_id,
+                Character.name_key == character.name_key,
+                Character.id != character.id,
+            )
+        ).first()
+    if existing is not None:
+        raise Conflict(f"a character named {existing!r} already exists", field="name")
     try:
         session.flush()
     except IntegrityError as exc:
-        # The caller's write_transaction rolls back; the 409 names the field.
-        raise Conflict(f"a character named {name!r} already exists", field="name") from exc
+        # A racing twin committed first; the caller's write_transaction rolls back.
+        raise Conflict(f"a character named {character.name!r} already exists", field="name") from exc
 
 
 def create_character(session: Session, workspace_id: int, data: CharacterCreate) -> Character:
@@ -37,7 +49,7 @@ def create_character(session: Session, workspace_id: int, data: CharacterCreate)
         style=data.style or None,
     )
     session.add(character)
-    _flush_or_conflict(session, data.name)
+    _flush_or_conflict(session, character)
     return character
 
 
@@ -84,13 +96,14 @@ def update_character(session: Session, character: Character, data: CharacterUpda
         character.style = changes["style"] or None
     character.updated_at = utcnow()
     session.add(character)
-    _flush_or_conflict(session, character.name)
+    _flush_or_conflict(session, character)
     return character
 
 
 def delete_character(session: Session, character: Character) -> None:
-    """Delete the character; its images stay in the library (only the links go)."""
+    """Delete the character; its images stay in the library (only the links and tags go)."""
     session.exec(delete(CharacterReference).where(col(CharacterReference.character_id) == character.id))
+    session.exec(delete(ImageCharacter).where(col(ImageCharacter.character_id) == character.id))
     session.delete(character)
     session.flush()
 
@@ -111,21 +124,6 @@ def reference_numbers(session: Session, character_ids: list[int]) -> dict[int, l
     return result
 
 
-def character_ids_for_images(session: Session, image_ids: list[int]) -> dict[int, list[int]]:
-    """Image id -> ids of the characters that use it as a reference."""
-    result: dict[int, list[int]] = defaultdict(list)
-    if not image_ids:
-        return result
-    stmt = (
-        select(CharacterReference.image_id, CharacterReference.character_id)
-        .where(col(CharacterReference.image_id).in_(image_ids))
-        .order_by(CharacterReference.image_id, CharacterReference.character_id)
-    )
-    for image_id, character_id in session.exec(stmt):
-        result[image_id].append(character_id)
-    return result
-
-
 def images_by_number(session: Session, workspace_id: int, numbers: list[int], field: str) -> list[Image]:
     """Library images for `numbers`, in that order; an unknown number is a 422 that names it."""
     stmt = select(Image).where(Image.workspace_id == workspace_id, col(Image.number).in_(numbers))
@@ -138,10 +136,21 @@ def images_by_number(session: Session, workspace_id: int, numbers: list[int], fi
     return [found[number] for number in numbers]
 
 
+def _check_list_length(character: Character, count: int, field: str) -> None:
+    if count > MAX_CHARACTER_REFERENCES:
+        raise InvalidInput(
+            f"{character.name} would have {count} reference images; a character keeps at most "
+            f"{MAX_CHARACTER_REFERENCES} (the most any model takes). Remove some first.",
+            field=field,
+            code="too_many_references",
+        )
+
+
 def set_references(
     session: Session, character: Character, numbers: list[int], *, field: str = "numbers"
 ) -> None:
     """Replace the character's reference list with these library images, in this order."""
+    _check_list_length(character, len(numbers), field)
     if len(set(numbers)) != len(numbers):
         duplicate = next(n for i, n in enumerate(numbers) if n in numbers[:i])
         raise InvalidInput(f"image {duplicate} is listed twice", field=field)
@@ -154,7 +163,9 @@ def set_references(
     session.flush()
 
 
-def append_references(session: Session, character: Character, image_ids: list[int]) -> None:
+def append_references(
+    session: Session, character: Character, image_ids: list[int], *, field: str = "files"
+) -> None:
     """Add images to the end of the character's list, skipping ones it already has."""
     rows = session.exec(
         select(CharacterReference.image_id, CharacterReference.position).where(
@@ -162,6 +173,7 @@ def append_references(session: Session, character: Character, image_ids: list[in
         )
     ).all()
     present = {image_id for image_id, _ in rows}
+    _check_list_length(character, len(present | set(image_ids)), field)
     position = max((pos for _, pos in rows), default=-1) + 1
     for image_id in image_ids:
         if image_id in present:
@@ -188,3 +200,26 @@ def to_read(character: Character, numbers: list[int]) -> CharacterRead:
 
 def read_character(session: Session, character: Character) -> CharacterRead:
     return to_read(character, reference_numbers(session, [character.id])[character.id])  # type: ignore[index,list-item]
+
+
+def referencing_image(session: Session, workspace_id: int, image_id: int) -> list[dict[str, Any]]:
+    """Characters that have the image in their reference list (what deleting it changes)."""
+    rows = session.exec(
+        select(Character.id, Character.name)
+        .join(CharacterReference, CharacterReference.character_id == Character.id)  # type: ignore[arg-type]
+        .where(CharacterReference.image_id == image_id, Character.workspace_id == workspace_id)
+        .order_by(Character.name_key)
+    ).all()
+    return [{"id": cid, "name": name} for cid, name in rows]
+
+
+def names_by_id(session: Session, workspace_id: int, ids: set[int]) -> dict[int, str]:
+    """Names of this workspace's characters among `ids` (others are simply absent)."""
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(Character.id, Character.name).where(
+            Character.workspace_id == workspace_id, col(Character.id).in_(sorted(ids))
+        )
+    ).all()
+    return {cid: name for cid, name in rows if cid is not None}

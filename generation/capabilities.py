@@ -123,6 +123,9 @@ MODELS: dict[str, ModelCapabilities] = _entries(
     ModelCapabilities("dall-e-3", shutdown=_DALLE_RETIRED, successor=DEFAULT_SUCCESSOR),
 )
 
+# A character's reference list may be sent whole to any model: no longer than the largest takes.
+MAX_CHARACTER_REFERENCES = max(caps.max_input_images for caps in MODELS.values())
+
 
 def today_utc() -> date:
     return datetime.now(UTC).date()

@@ -40,6 +40,8 @@ class ShownImage(Protocol):
 class InputImage:
     number: int
     character_names: tuple[str, ...] = ()
+    # Characters the picture shows who are not in this scene: said, so the model is not misled.
+    others: tuple[str, ...] = ()
 
 
 CONSISTENCY_RULE = (
@@ -48,7 +50,7 @@ CONSISTENCY_RULE = (
 )
 
 
-def _join(words: Sequence[str]) -> str:
+def join_words(words: Sequence[str]) -> str:
     if len(words) <= 1:
         return "".join(words)
     return ", ".join(words[:-1]) + " and " + words[-1]
@@ -56,7 +58,7 @@ def _join(words: Sequence[str]) -> str:
 
 def _positions_of(name: str, images: Sequence[ShownImage]) -> list[str]:
     return [
-        f"{position} (library #{image.number})"
+        f"{position} (library image {image.number})"
         for position, image in enumerate(images, start=1)
         if name in image.character_names
     ]
@@ -111,7 +113,7 @@ def _compose(
             positions = _positions_of(character.name, input_images)
             if positions:
                 noun = "image" if len(positions) == 1 else "images"
-                lines.append(f"{character.name} is shown in input {noun} {_join(positions)}.")
+                lines.append(f"{character.name} is shown in input {noun} {join_words(positions)}.")
             else:
                 lines.append(f"No reference image of {character.name}: follow the description exactly.")
         parts.append("\n".join(lines))
@@ -119,10 +121,19 @@ def _compose(
         lines = [f"Input images ({len(input_images)}), in the order they are attached:"]
         for position, image in enumerate(input_images, start=1):
             names = list(image.character_names)
-            shows = (
-                f"shows {_join(names)}" if names else "shows no named character; use it as visual reference"
-            )
-            lines.append(f"- Input image {position} (library #{image.number}) {shows}.")
+            others = list(getattr(image, "others", ()))
+            if others:
+                who = "who is" if len(others) == 1 else "who are"
+                shows = (
+                    f"shows {join_words(others)}, {who} not in this scene; use it only as visual reference"
+                    if not names
+                    else f"shows {join_words(names)} and also {join_words(others)}, {who} not in this scene"
+                )
+            elif names:
+                shows = f"shows {join_words(names)}"
+            else:
+                shows = "shows no named character; use it as visual reference"
+            lines.append(f"- Input image {position} (library image {image.number}) {shows}.")
         parts.append("\n".join(lines))
     parts.append(f"Scene:\n{scene}")
     return "\n\n".join(parts)

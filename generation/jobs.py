@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from errors import Conflict, NotFound, StoryloomError
 from generation.models import Generation, JobStatus
+from storage.json_sql import json_list_has_id
 from storage.timeutil import utcnow
 
 TERMINAL = {JobStatus.succeeded, JobStatus.failed}
@@ -69,11 +70,19 @@ def get_job(session: Session, workspace_id: int, job_id: str) -> Generation:
 
 
 def list_jobs(
-    session: Session, workspace_id: int, *, status: str | None, limit: int, offset: int
+    session: Session,
+    workspace_id: int,
+    *,
+    status: str | None,
+    limit: int,
+    offset: int,
+    character_id: int | None = None,
 ) -> tuple[list[Generation], int]:
-    where = [Generation.workspace_id == workspace_id]
+    where: list[Any] = [Generation.workspace_id == workspace_id]
     if status:
         where.append(Generation.status == status)
+    if character_id is not None:
+        where.append(json_list_has_id(session, "generation.characters", character_id))
     total = session.exec(select(func.count()).select_from(Generation).where(*where)).one()
     stmt = (
         select(Generation)

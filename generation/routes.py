@@ -8,7 +8,8 @@ from anyio import to_thread
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from deps import CallerDep, RuntimeDep, SessionDep, SettingsDep, check_generation_limit
+from characters.service import get_character
+from deps import CallerDep, RuntimeDep, SessionDep, SettingsDep, check_generation_limit, refuse_unknown_query
 from generation import jobs, service
 from generation.models import JobStatus
 from generation.schemas import DryRunRead, GenerateRequest, GenerationList, GenerationRead
@@ -36,9 +37,9 @@ async def generate_image(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> object:
     settings = rt.settings
-    if not body.dry_run:
-        check_generation_limit(request, caller)
-    result = await service.submit(rt, caller, body, idempotency_key)
+    result = await service.submit(
+        rt, caller, body, idempotency_key, admit=lambda: check_generation_limit(request, caller)
+    )
     if isinstance(result, DryRunRead):
         return result
     if not body.wait:
@@ -73,16 +74,27 @@ def get_generation(
     return service.generation_read(session, rt.settings, job, b64_from=store)
 
 
+LIST_FILTERS = frozenset({"status", "character_id", "limit", "offset"})
+
+
 @router.get("/generations", response_model=GenerationList)
 def list_generations(
+    request: Request,
     caller: CallerDep,
     session: SessionDep,
     settings: SettingsDep,
     status: Annotated[JobStatus | None, Query()] = None,
+    character_id: Annotated[int | None, Query(ge=1, description="scenes with this character")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> GenerationList:
-    rows, total = jobs.list_jobs(session, caller.workspace_id, status=status, limit=limit, offset=offset)
+    """Newest first; an unknown filter is a 422, never silently ignored."""
+    refuse_unknown_query(request, LIST_FILTERS)
+    if character_id is not None:
+        get_character(session, caller.workspace_id, character_id)
+    rows, total = jobs.list_jobs(
+        session, caller.workspace_id, status=status, limit=limit, offset=offset, character_id=character_id
+    )
     return GenerationList(
         items=[service.generation_read(session, settings, job) for job in rows], total=total
     )

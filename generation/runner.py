@@ -38,6 +38,7 @@ class Claimed:
     job_id: str
     workspace_id: int
     request: BackendRequest
+    character_ids: tuple[int, ...] = ()  # the scene's cast: its outputs are tagged with them
 
 
 class JobRunner:
@@ -100,7 +101,8 @@ class JobRunner:
         except StoryloomError as exc:
             self._fail(job_id, exc)
             return None
-        return Claimed(job_id, snapshot.workspace_id, request)
+        cast = tuple(c["id"] for c in snapshot.characters if isinstance(c.get("id"), int))
+        return Claimed(job_id, snapshot.workspace_id, request, cast)
 
     def _backend_request(self, job: Generation) -> BackendRequest:
         """Read the chosen reference files; an image deleted since the job was accepted fails it."""
@@ -173,6 +175,7 @@ class JobRunner:
                 kind="generated",
                 generation_id=claimed.job_id,
                 prompt=claimed.request.prompt,
+                tags=claimed.character_ids,
                 before_commit=mark_succeeded,
             )
 

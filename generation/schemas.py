@@ -55,7 +55,11 @@ class GenerationRead(BaseModel):
     prompt: str
     scene: str
     characters: list[dict[str, Any]]
+    # Cast members a reference image brought in (the request named no cast), and the references
+    # of the named characters that did not fit the model's limit.
+    added_characters: list[dict[str, Any]] = Field(default_factory=list)
     reference_images: list[int]
+    left_out_references: list[int] = Field(default_factory=list)
     model: str
     backend: str
     parameters: dict[str, Any]
@@ -87,7 +91,11 @@ class DryRunRead(BaseModel):
     prompt: str
     scene: str
     characters: list[dict[str, Any]]
+    added_characters: list[dict[str, Any]] = Field(default_factory=list)
     reference_images: list[int]
+    left_out_references: list[int] = Field(default_factory=list)
+    # What the author should know before paying: pictures of someone outside the cast, cut references.
+    warnings: list[str] = Field(default_factory=list)
     model: str
     backend: str
     endpoint: Literal["edit", "generate"]

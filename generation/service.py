@@ -8,6 +8,7 @@ never calls upstream twice.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from anyio import to_thread
@@ -20,7 +21,7 @@ from config import Settings
 from generation import jobs
 from generation.models import Generation, JobStatus
 from generation.pricing import Price, estimate_before
-from generation.scene import PreparedScene, prepare_scene
+from generation.scene import PreparedScene, added_characters, left_out_references, prepare_scene
 from generation.schemas import (
     DryRunRead,
     GenerateRequest,
@@ -58,7 +59,10 @@ def dry_run_read(prepared: PreparedScene, backend: str, prices: dict[str, Price]
         prompt=prepared.prompt,
         scene=prepared.scene,
         characters=prepared.characters,
+        added_characters=prepared.added_characters,
         reference_images=[r.number for r in prepared.references],
+        left_out_references=prepared.left_out,
+        warnings=prepared.warnings,
         model=prepared.model,
         backend=backend,
         endpoint="edit" if prepared.references else "generate",
@@ -68,7 +72,11 @@ def dry_run_read(prepared: PreparedScene, backend: str, prices: dict[str, Price]
 
 
 def _accept(
-    rt: Runtime, caller: Caller, body: GenerateRequest, idempotency_key: str | None
+    rt: Runtime,
+    caller: Caller,
+    body: GenerateRequest,
+    idempotency_key: str | None,
+    admit: Callable[[], object] | None = None,
 ) -> tuple[Generation | DryRunRead, bool]:
     body_hash = jobs.request_hash(body.model_dump(mode="json"))
     settings = rt.settings
@@ -80,6 +88,8 @@ def _accept(
         prepared = prepare_scene(session, caller.workspace_id, body, settings.default_image_model)
         if body.dry_run:
             return dry_run_read(prepared, rt.backend.name, rt.prices), False
+        if admit is not None:
+            admit()  # the rate limit counts requests that passed validation, not an author's typos
         now = rt.clock()
         job = Generation(
             id=jobs.new_generation_id(),
@@ -127,10 +137,18 @@ def _accept(
 
 
 async def submit(
-    rt: Runtime, caller: Caller, body: GenerateRequest, idempotency_key: str | None
+    rt: Runtime,
+    caller: Caller,
+    body: GenerateRequest,
+    idempotency_key: str | None,
+    admit: Callable[[], object] | None = None,
 ) -> Generation | DryRunRead:
-    """Accept a scene request: a dry run's preview, or the (new or idempotently same) job."""
-    result, created = await to_thread.run_sync(_accept, rt, caller, body, idempotency_key)
+    """Accept a scene request: a dry run's preview, or the (new or idempotently same) job.
+
+    `admit` (the generation rate limit) runs once the request is valid and is not a replay,
+    before anything is queued: a refused request costs nothing, a 429 creates nothing.
+    """
+    result, created = await to_thread.run_sync(_accept, rt, caller, body, idempotency_key, admit)
     if created:
         rt.jobs.submit(result.id)  # type: ignore[union-attr]
     return result
@@ -199,7 +217,9 @@ def generation_read(
         prompt=job.prompt,
         scene=job.scene,
         characters=job.characters,
+        added_characters=added_characters(job.characters),
         reference_images=job.reference_numbers,
+        left_out_references=left_out_references(job.characters),
         model=job.model,
         backend=job.backend,
         parameters={"model": job.model, **job.params},

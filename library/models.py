@@ -35,3 +35,18 @@ class Image(SQLModel, table=True):
     generation_id: str | None = Field(default=None, max_length=40, index=True)
     prompt: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+
+
+class ImageCharacter(SQLModel, table=True):
+    """A tag "this picture shows that character", apart from the character's reference list.
+
+    A generated scene shows its characters but is not (yet) one of their references; the tag
+    lets filters, the scene composer and the pages say whom it shows. Deleting either side
+    removes the tag (FK cascade).
+    """
+
+    __tablename__ = "image_character"
+    __table_args__ = (Index("ix_image_character_character", "character_id"),)
+
+    image_id: int = Field(foreign_key="image.id", primary_key=True, ondelete="CASCADE")
+    character_id: int = Field(foreign_key="character.id", primary_key=True, ondelete="CASCADE")

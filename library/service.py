@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, delete, select
 
-from characters.models import CharacterReference
-from characters.service import append_references, character_ids_for_images, get_character
+from characters.service import append_references, get_character
 from config import Settings
 from errors import NotFound
 from library.models import Image
 from library.similarity import SimilarityCache
+from library.tags import characters_shown, images_showing, tag_images
 from services.signing import signed_url
 from storage.counters import bump_library_version, take_image_number
 from storage.db import write_transaction
@@ -84,12 +84,14 @@ def store_processed(
     generation_id: str | None = None,
     prompt: str | None = None,
     character_id: int | None = None,
+    tags: Sequence[int] = (),
     before_commit: Callable[[Session, list[StoredImage]], None] | None = None,
 ) -> list[StoredImage]:
     """Number and insert already-validated images in ONE write transaction, then commit.
 
     All or nothing: if any insert fails, no row is kept. Identical bytes already in the
     workspace come back as that image with `duplicate=True` and use no number.
+    `tags` are ids of characters (of this workspace) the images show (a scene's cast).
     `before_commit` runs inside that transaction, so a caller's own rows (a finished job)
     appear together with the images or not at all.
     """
@@ -143,6 +145,7 @@ def store_processed(
         if character_id is not None:
             character = get_character(session, workspace_id, character_id)
             append_references(session, character, [r.image.id for r in results])  # type: ignore[misc]
+        tag_images(session, [r.image.id for r in results], tags)  # type: ignore[misc]
         if before_commit is not None:
             before_commit(session, results)
     if first_version is not None:
@@ -200,6 +203,16 @@ def get_image(session: Session, workspace_id: int, number: int) -> Image:
     return image
 
 
+def images_by_numbers(session: Session, workspace_id: int, numbers: list[int]) -> dict[int, Image]:
+    """The workspace's images among `numbers`, by number; unknown numbers are simply absent."""
+    if not numbers:
+        return {}
+    rows = session.exec(
+        select(Image).where(Image.workspace_id == workspace_id, col(Image.number).in_(numbers))
+    ).all()
+    return {image.number: image for image in rows}
+
+
 def list_images(
     session: Session,
     similarity: SimilarityCache,
@@ -216,10 +229,7 @@ def list_images(
         conditions.append(Image.kind == kind)
     if character_id is not None:
         get_character(session, workspace_id, character_id)
-        referenced = select(CharacterReference.image_id).where(
-            CharacterReference.character_id == character_id
-        )
-        conditions.append(col(Image.id).in_(referenced))
+        conditions.append(col(Image.id).in_(images_showing(character_id)))
     total = similarity.cached_size(session, workspace_id) if len(conditions) == 1 else None
     if total is None:
         total = session.exec(select(func.count()).select_from(Image).where(*conditions)).one()
@@ -312,7 +322,7 @@ def images_to_api(
 ) -> list[dict[str, Any]]:
     """Many images at once: one query for all their character links."""
     items = [s if isinstance(s, StoredImage) else StoredImage(s) for s in stored]
-    links = character_ids_for_images(session, [s.image.id for s in items])  # type: ignore[misc]
+    links = characters_shown(session, [s.image.id for s in items])  # type: ignore[misc]
     return [
         image_to_api(
             s.image,

@@ -20,13 +20,21 @@ from characters import service
 from characters.schemas import CharacterCreate, CharacterUpdate
 from config import Settings
 from deps import RuntimeDep, SessionDep, SettingsDep, check_rate_limit
-from errors import Conflict, InvalidInput, Unauthorized
+from errors import (
+    BadRequest,
+    Conflict,
+    InvalidInput,
+    PayloadTooLarge,
+    StoryloomError,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 from library import service as library
 from library.upload_body import read_multipart
 from pages import csrf
 from pages.csrf import CsrfForm
 from pages.pages import character_context, gallery_context, parse_numbers, safe_next
-from pages.render import WebRoute, render
+from pages.render import WebRoute, plain_words, render
 from pages.session import WebCallerDep, web_session
 from services.runtime import Runtime
 from storage.db import end_read, write_transaction
@@ -186,6 +194,14 @@ def upload_messages(stored: list[library.StoredImage]) -> list[tuple[str, str]]:
     return messages
 
 
+def _upload_refused(
+    session: Session, settings: Settings, caller: Caller, character_id: int, exc: StoryloomError
+) -> dict[str, Any]:
+    end_read(session)
+    character = service.get_character(session, caller.workspace_id, character_id)
+    return {**character_context(session, settings, character), "errors": {"files": plain_words(exc)}}
+
+
 @router.post("/characters/{character_id}/references")
 async def upload_references(
     character_id: int, request: Request, caller: WebCallerDep, session: SessionDep, rt: RuntimeDep
@@ -194,11 +210,16 @@ async def upload_references(
     csrf.check_origin(request)
     if request.headers.get(csrf.HEADER):
         csrf.check_token(request, request.headers.get(csrf.HEADER))
-    async with read_multipart(request, rt.settings, text_fields=frozenset({csrf.FIELD})) as form:
-        csrf.check_token(request, form.fields.get(csrf.FIELD))
-        if not form.files or all(f.size == 0 for f in form.files):
-            raise InvalidInput("Choose one or more pictures to upload.", field="files")
-        stored = await run_in_threadpool(_ingest, session, rt, caller, character_id, form.files)
+    try:
+        async with read_multipart(request, rt.settings, text_fields=frozenset({csrf.FIELD})) as form:
+            csrf.check_token(request, form.fields.get(csrf.FIELD))
+            if not form.files or all(f.size == 0 for f in form.files):
+                raise InvalidInput("Choose one or more pictures to upload.", field="files")
+            stored = await run_in_threadpool(_ingest, session, rt, caller, character_id, form.files)
+    except (InvalidInput, UnsupportedMediaType, PayloadTooLarge, BadRequest) as exc:
+        # Back on the character page, the message next to the file field, her pictures still there.
+        context = await run_in_threadpool(_upload_refused, session, rt.settings, caller, character_id, exc)
+        return render(request, "character.html", context, exc.status_code)
     current = web_session(request)
     for level, text in upload_messages(stored):
         current.flash(level, text)
@@ -209,7 +230,7 @@ def _promote(session: Session, caller: Caller, character_id: int, number: int) -
     with write_transaction(session):
         character = service.get_character(session, caller.workspace_id, character_id)
         image = library.get_image(session, caller.workspace_id, number)
-        service.append_references(session, character, [image.id])  # type: ignore[list-item]
+        service.append_references(session, character, [image.id], field="number")  # type: ignore[list-item]
     return character.name
 
 

@@ -19,7 +19,9 @@ from deps import RuntimeDep, SessionDep, SettingsDep
 from generation import jobs
 from generation.capabilities import resolve_model
 from library import service as library
-from pages.render import WebRoute, image_url, render
+from library.tags import characters_shown
+from pages.pictures import picture_items, shown_image
+from pages.render import WebRoute, render
 from pages.session import WebCallerDep, web_session
 
 router = APIRouter(prefix="/ui", route_class=WebRoute, include_in_schema=False)
@@ -34,15 +36,6 @@ def safe_next(target: str | None) -> str:
     return "/ui"
 
 
-def shown_image(settings: Settings, workspace_id: int, number: int, who: str = "") -> dict[str, Any]:
-    return {
-        "number": number,
-        "thumb": image_url(settings, workspace_id, number, "thumbnail"),
-        "file": image_url(settings, workspace_id, number, "file"),
-        "alt": f"Image {number} — {who}" if who else f"Image {number}",
-    }
-
-
 @router.get("/login")
 def login_page(request: Request, next: str | None = None) -> Response:
     if web_session(request).key_id is not None:
@@ -51,14 +44,8 @@ def login_page(request: Request, next: str | None = None) -> Response:
 
 
 def gallery_context(session: Session, settings: Settings, workspace_id: int) -> dict[str, Any]:
-    characters, total = service.list_characters(session, workspace_id, q=None, limit=200, offset=0)
-    numbers = service.reference_numbers(session, [c.id for c in characters])  # type: ignore[misc]
-    cards = []
-    for c in characters:
-        refs = numbers[c.id]  # type: ignore[index]
-        first = shown_image(settings, workspace_id, refs[0], c.name) if refs else None
-        cards.append({"character": c, "first": first, "count": len(refs)})
-    return {"cards": cards, "total": total, "errors": {}, "values": {}}
+    cards = cast_cards(session, settings, workspace_id)
+    return {"cards": cards, "total": len(cards), "errors": {}, "values": {}}
 
 
 @router.get("")
@@ -86,15 +73,21 @@ def character_context(session: Session, settings: Settings, character: Character
         {**shown_image(settings, character.workspace_id, m["number"], character.name), **m}
         for m in reference_moves(numbers)
     ]
-    return {"character": character, "refs": refs, "errors": {}, "values": {}}
+    return {"character": character, "refs": refs, "errors": {}, "values": {}, "confirm": False}
 
 
 @router.get("/characters/{character_id}")
 def character_page(
-    character_id: int, request: Request, caller: WebCallerDep, session: SessionDep, settings: SettingsDep
+    character_id: int,
+    request: Request,
+    caller: WebCallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    confirm: Annotated[str, Query(max_length=10)] = "",
 ) -> Response:
     character = service.get_character(session, caller.workspace_id, character_id)
-    return render(request, "character.html", character_context(session, settings, character))
+    context = character_context(session, settings, character)
+    return render(request, "character.html", {**context, "confirm": confirm == "delete"})
 
 
 def parse_numbers(text: str | None) -> list[int]:
@@ -128,7 +121,7 @@ def library_page(
     )
     characters, _ = service.list_characters(session, ws, q=None, limit=200, offset=0)
     names = {c.id: c.name for c in characters}
-    links = service.character_ids_for_images(session, [r.id for r in rows])  # type: ignore[misc]
+    links = characters_shown(session, [r.id for r in rows])  # type: ignore[misc]
     images = []
     for row in rows:
         who = ", ".join(names[cid] for cid in links.get(row.id, []) if cid in names)  # type: ignore[arg-type]
@@ -156,6 +149,18 @@ def scene_options(settings: Settings) -> dict[str, Any]:
     return {"sizes": sizes, "qualities": list(caps.qualities), "n_max": caps.n_max, "model": caps.name}
 
 
+def cast_cards(session: Session, settings: Settings, workspace_id: int) -> list[dict[str, Any]]:
+    """Every character as a card with its main (first) reference picture."""
+    characters, _ = service.list_characters(session, workspace_id, q=None, limit=200, offset=0)
+    numbers = service.reference_numbers(session, [c.id for c in characters])  # type: ignore[misc]
+    cards = []
+    for c in characters:
+        refs = numbers[c.id]  # type: ignore[index]
+        first = shown_image(settings, workspace_id, refs[0], c.name) if refs else None
+        cards.append({"character": c, "first": first, "count": len(refs)})
+    return cards
+
+
 @router.get("/scene")
 def scene_page(
     request: Request,
@@ -164,15 +169,23 @@ def scene_page(
     settings: SettingsDep,
     refs: Annotated[str, Query(max_length=2000)] = "",
     picked: Annotated[str, Query(max_length=2000)] = "",
+    character_id: Annotated[str, Query(max_length=20)] = "",
 ) -> Response:
-    characters, _ = service.list_characters(session, caller.workspace_id, q=None, limit=200, offset=0)
-    numbers = parse_numbers(refs or picked)
+    """The scene form. Pictures picked in the library bring their characters along, ticked."""
+    ws = caller.workspace_id
+    items, unknown = picture_items(session, settings, ws, parse_numbers(refs or picked))
+    ticked = {cid for item in items for cid in item["character_ids"]}
+    if character_id.isdigit():
+        ticked.add(int(character_id))
     return render(
         request,
         "scene.html",
         {
-            "characters": characters,
-            "refs": ", ".join(str(n) for n in numbers),
+            "cards": cast_cards(session, settings, ws),
+            "ticked": ticked,
+            "refs": items,
+            "unknown": unknown,
+            "refs_text": ", ".join(str(item["number"]) for item in items),
             **scene_options(settings),
         },
     )

@@ -8,9 +8,9 @@ swaps them in and never builds markup from user text. Generation always runs wit
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 from sqlmodel import Session
 from starlette.responses import JSONResponse
@@ -24,7 +24,8 @@ from generation.models import Generation, JobStatus
 from generation.schemas import DryRunRead, GenerateRequest
 from generation.service import submit
 from pages.csrf import CsrfHeader
-from pages.pages import parse_numbers, shown_image
+from pages.pages import parse_numbers
+from pages.pictures import picture_items, shown_image
 from pages.render import WebRoute, plain_words, templates
 from pages.session import WebCallerDep, web_session
 
@@ -70,8 +71,20 @@ def scene_request(data: dict[str, Any], *, dry_run: bool) -> GenerateRequest:
         if isinstance(exc, ValidationError) and exc.errors():
             first = exc.errors()[0]
             field = str(first["loc"][0]) if first["loc"] else "prompt"
-            message = "Write what happens in the scene." if field == "prompt" else str(first["msg"])
+            message = _field_message(first)
         raise InvalidInput(message, field=field) from None
+
+
+def _field_message(error: Any) -> str:
+    """The real reason, in the author's words: an empty scene and a too-long one differ."""
+    field = str(error["loc"][0]) if error["loc"] else "prompt"
+    if field == "prompt" and error["type"] == "string_too_short":
+        return "Write what happens in the scene."
+    if error["type"] == "string_too_long":
+        limit = error.get("ctx", {}).get("max_length")
+        given = len(error.get("input") or "")
+        return f"The scene is {given:,} characters long; at most {limit:,} fit. Shorten it."
+    return str(error["msg"])
 
 
 def _fragment(name: str, context: dict[str, Any]) -> str:
@@ -92,16 +105,30 @@ async def preview(request: Request, caller: WebCallerDep, rt: RuntimeDep) -> JSO
 @router.post("/generate", dependencies=[CsrfHeader])
 async def generate(request: Request, caller: WebCallerDep, rt: RuntimeDep) -> JSONResponse:
     check_rate_limit(request, caller.key_id, "api")
-    check_generation_limit(request, caller)
     key = request.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= 200:
         raise InvalidInput("Idempotency-Key must be 1–200 characters", field="Idempotency-Key")
     body = scene_request(await _read_json(request), dry_run=False)
-    job = await submit(rt, caller, body, key)
+    job = await submit(rt, caller, body, key, admit=lambda: check_generation_limit(request, caller))
     assert isinstance(job, Generation)
     return JSONResponse(
         {"id": job.id, "status": job.status, "status_url": f"/ui/api/generations/{job.id}"}, status_code=202
     )
+
+
+@router.get("/references")
+def references(
+    request: Request,
+    caller: WebCallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    numbers: Annotated[str, Query(max_length=2000)] = "",
+) -> JSONResponse:
+    """The chosen references as thumbnails in send order, and whom each shows (to tick them)."""
+    items, unknown = picture_items(session, settings, caller.workspace_id, parse_numbers(numbers))
+    html = _fragment("partials/references.html", {"refs": items, "unknown": unknown})
+    shows = {str(item["number"]): item["character_ids"] for item in items}
+    return JSONResponse({"html": html, "characters": shows, "numbers": [i["number"] for i in items]})
 
 
 def job_view(session: Session, settings: Settings, job: Generation) -> dict[str, Any]:
@@ -113,8 +140,10 @@ def job_view(session: Session, settings: Settings, job: Generation) -> dict[str,
         failure = StoryloomError(job.error_message or "the job failed", code=job.error_code or "failed")
         failure.status_code = job.error_status or 502
         error = plain_words(failure)
+    sent, _ = picture_items(session, settings, ws, job.reference_numbers)
     return {
         "job": job,
+        "sent": sent,
         "outputs": [shown_image(settings, ws, n, "generated scene") for n in job.image_numbers],
         "characters": all_characters,
         "scene_character_ids": [c.get("id") for c in job.characters],

@@ -23,6 +23,13 @@ function setupDropzone(form) {
   });
 }
 
+// Pick order in words ("1st"), so it never looks like a library number ("image 26").
+const ordinal = (n) => {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? "th" : ({ 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th");
+  return `${n}${suffix}`;
+};
+
 // Library picker: clicking a picture adds or removes its number; the text field is the truth.
 function setupPicker(form) {
   const field = form.querySelector("#picked");
@@ -39,7 +46,7 @@ function setupPicker(form) {
           badge.className = "order";
           button.querySelector(".thumb").appendChild(badge);
         }
-        badge.textContent = `#${at + 1}`;
+        badge.textContent = ordinal(at + 1);
       } else if (badge) {
         badge.remove();
       }
@@ -94,6 +101,7 @@ function setupScene(form) {
     return { ok: response.ok, data };
   };
   const busy = (on) => buttons.forEach((b) => { b.disabled = on; });
+  setupReferenceList(form);
   const poll = async (url) => {
     for (let delay = 400; ; delay = Math.min(delay * 1.5, 2000)) {
       const response = await fetch(url, { credentials: "same-origin" });
@@ -126,7 +134,100 @@ function setupScene(form) {
   }));
 }
 
+// The scene's reference images: thumbnails in send order, reordered by drag or by the arrow
+// buttons, removed with ✕. The number field is the truth; the server draws the thumbnails
+// (and says whom each shows, so a newly added picture ticks its characters).
+function setupReferenceList(form) {
+  const field = form.querySelector("#reference_images");
+  const list = form.querySelector("[data-ref-list]");
+  const libraryLink = form.querySelector("[data-library-link]");
+  if (!field || !list) return;
+  const parse = () => field.value.split(/[\s,]+/).filter((w) => /^\d+$/.test(w));
+  let shown = parse();
+  const refresh = async (focus) => {
+    const numbers = parse();
+    const response = await fetch(`/ui/api/references?numbers=${encodeURIComponent(numbers.join(" "))}`,
+      { credentials: "same-origin" });
+    if (!response.ok) return;
+    const data = await response.json();
+    list.innerHTML = data.html;
+    numbers.filter((n) => !shown.includes(n)).forEach((n) => (data.characters[n] || []).forEach((id) => {
+      const box = form.querySelector(`input[name="characters"][value="${id}"]`);
+      if (box) box.checked = true;
+    }));
+    shown = numbers;
+    if (libraryLink) libraryLink.href = `/ui/library?picked=${encodeURIComponent(numbers.join(" "))}`;
+    if (focus) {
+      const target = list.querySelector(`li[data-number="${focus.number}"] button[${focus.button}]:not([disabled])`)
+        || list.querySelector(`li[data-number="${focus.number}"] button:not([disabled])`)
+        || field;
+      target.focus();
+    }
+  };
+  const setNumbers = (numbers, focus) => { field.value = numbers.join(", "); refresh(focus); };
+  list.addEventListener("click", (event) => {
+    const button = event.target.closest("button");
+    const item = event.target.closest("li[data-number]");
+    if (!button || !item) return;
+    const numbers = parse();
+    const at = numbers.indexOf(item.dataset.number);
+    if (at < 0) return;
+    if (button.hasAttribute("data-remove")) {
+      numbers.splice(at, 1);
+      const next = numbers[Math.min(at, numbers.length - 1)];
+      setNumbers(numbers, next === undefined ? null : { number: next, button: "data-remove" });
+      return;
+    }
+    const to = at + Number(button.dataset.move);
+    if (to < 0 || to >= numbers.length) return;
+    numbers.splice(to, 0, numbers.splice(at, 1)[0]);
+    setNumbers(numbers, { number: item.dataset.number, button: `data-move="${button.dataset.move}"` });
+  });
+  let dragged = null;
+  list.addEventListener("dragstart", (event) => {
+    const item = event.target.closest("li[data-number]");
+    if (!item) return;
+    dragged = item.dataset.number;
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", dragged);
+    item.classList.add("dragging");
+  });
+  list.addEventListener("dragover", (event) => { if (dragged) event.preventDefault(); });
+  list.addEventListener("drop", (event) => {
+    const target = event.target.closest("li[data-number]");
+    if (!dragged || !target) return;
+    event.preventDefault();
+    const numbers = parse().filter((n) => n !== dragged);
+    const at = numbers.indexOf(target.dataset.number);
+    const box = target.getBoundingClientRect();
+    const after = event.clientX > box.left + box.width / 2;
+    numbers.splice(after ? at + 1 : at, 0, dragged);
+    dragged = null;
+    setNumbers(numbers, null);
+  });
+  list.addEventListener("dragend", () => { dragged = null; });
+  let timer = null;
+  field.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => refresh(null), 350); });
+}
+
+// Click-to-enlarge: any [data-enlarge] button opens the picture whole in the page's dialog.
+function setupLightbox() {
+  const dialog = document.getElementById("lightbox");
+  if (!dialog || !dialog.showModal) return;
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-enlarge]");
+    if (!button) return;
+    const img = dialog.querySelector("img");
+    img.src = button.dataset.enlarge;
+    img.alt = button.querySelector("img") ? button.querySelector("img").alt : "";
+    dialog.querySelector(".lightbox-caption").textContent = button.dataset.caption || "";
+    dialog.showModal();
+  });
+  dialog.addEventListener("click", (event) => { if (event.target === dialog) dialog.close(); });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  setupLightbox();
   document.querySelectorAll("form[data-dropzone]").forEach(setupDropzone);
   document.querySelectorAll("form[data-picker]").forEach(setupPicker);
   document.querySelectorAll("form[data-scene]").forEach(setupScene);

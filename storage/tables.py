@@ -3,6 +3,6 @@
 from accounts.models import ApiKey, Workspace
 from characters.models import Character, CharacterReference
 from generation.models import Generation
-from library.models import Image
+from library.models import Image, ImageCharacter
 
-__all__ = ["ApiKey", "Character", "CharacterReference", "Generation", "Image", "Workspace"]
+__all__ = ["ApiKey", "Character", "CharacterReference", "Generation", "Image", "ImageCharacter", "Workspace"]

@@ -13,7 +13,7 @@ import textwrap
 from functools import lru_cache
 
 import anyio.to_thread
-from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from generation.backends.base import BackendRequest, BackendResult, GeneratedImage, ReferenceImage, zero_usage
 from generation.capabilities import parse_size
@@ -38,32 +38,61 @@ def _decode_thumbnail(ref: ReferenceImage, box: int) -> Image.Image | None:
             thumb = img.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError):
         return None
-    thumb.thumbnail((box, box))
-    return thumb
+    return ImageOps.contain(thumb, (box, box))  # whole, and enlarged when small
+
+
+def _fitted_font(
+    draw: ImageDraw.ImageDraw, text: str, size: int, width: int
+) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, int]:
+    """The largest font up to `size` in which `text` fits `width` (header lines never get cut)."""
+    while size > 10 and draw.textlength(text, font=_font(size)) > width:
+        size -= max(1, size // 10)
+    return _font(size), size
+
+
+def _grid(count: int, width: int, height: int, gap: int, label: int) -> tuple[int, int]:
+    """(columns, box side) that make `count` square boxes as large as the area allows."""
+    best = (1, 16)
+    for columns in range(1, count + 1):
+        rows = -(-count // columns)
+        side = min((width - gap * (columns - 1)) // columns, (height - rows * (label + gap)) // rows)
+        if side > best[1]:
+            best = (columns, side)
+    return best
 
 
 def _draw_references(
-    canvas: Image.Image, draw: ImageDraw.ImageDraw, refs: list[ReferenceImage], top: int, margin: int
+    canvas: Image.Image,
+    draw: ImageDraw.ImageDraw,
+    refs: list[ReferenceImage],
+    top: int,
+    bottom: int,
+    margin: int,
 ) -> int:
-    """Lay the references out in one row of squares; return the y below the row."""
+    """The references as large as the area allows, whole (letterboxed), each captioned with its
+    number and whom it shows; returns the y below them."""
     width = canvas.width
-    count = len(refs)
-    gap = max(4, margin // 3)
-    box = min(width // 4, (width - 2 * margin - gap * (count - 1)) // count, canvas.height // 4)
-    box = max(box, 16)
-    label_size = max(10, box // 8)
-    label = _font(label_size)
+    gap = max(6, margin // 2)
+    label_size = max(14, min(canvas.width, canvas.height) // 40)
+    columns, box = _grid(len(refs), width - 2 * margin, bottom - top, gap, label_size + 6)
+    rows = -(-len(refs) // columns)
+    used_width = columns * box + (columns - 1) * gap
+    left = (width - used_width) // 2
     for index, ref in enumerate(refs):
-        x = margin + index * (box + gap)
-        draw.rectangle((x, top, x + box, top + box), outline=MUTED, width=2)
+        row, column = divmod(index, columns)
+        x = left + column * (box + gap)
+        y = top + row * (box + label_size + 6 + gap)
+        draw.rectangle((x, y, x + box, y + box), outline=MUTED, width=2)
         thumb = _decode_thumbnail(ref, box - 4)
         if thumb is not None:
-            canvas.paste(thumb, (x + (box - thumb.width) // 2, top + (box - thumb.height) // 2))
+            canvas.paste(thumb, (x + (box - thumb.width) // 2, y + (box - thumb.height) // 2))
         else:
-            draw.text((x + 6, top + box // 2), "unreadable", fill=MUTED, font=label)
-        caption = f"#{ref.number} " + ", ".join(ref.character_names)
-        draw.text((x, top + box + 4), caption.strip(), fill=INK, font=label)
-    return top + box + 4 + label_size + gap
+            draw.text((x + 6, y + box // 2), "unreadable", fill=MUTED, font=_font(label_size))
+        who = ", ".join(ref.character_names)
+        caption = f"image {ref.number} · {who}" if who else f"image {ref.number}"
+        label, _ = _fitted_font(draw, caption, label_size, box)
+        draw.text((x, y + box + 4), caption, fill=INK, font=label)
+    return top + rows * (box + label_size + 6 + gap)
 
 
 def _render(request: BackendRequest, width: int, height: int, index: int) -> bytes:
@@ -72,33 +101,41 @@ def _render(request: BackendRequest, width: int, height: int, index: int) -> byt
     short = min(width, height)
     margin = max(8, short // 32)
 
-    title_size = max(12, short // 24)
-    title = _font(title_size)
-    header = f"DRAFT  ·  panel {index + 1}/{request.params.n}  ·  {request.model}  ·  {width}x{height}"
+    header = f"DRAFT · panel {index + 1}/{request.params.n} · {request.model} · {width}x{height}"
+    title, title_size = _fitted_font(draw, header, max(12, short // 24), width - 2 * margin)
     draw.text((margin, margin), header, fill=DRAFT_RED, font=title)
     y = margin + title_size + margin
 
-    if request.references:
-        y = _draw_references(canvas, draw, request.references, y, margin)
+    mark_font = _font(max(16, short // 8))
+    bbox = draw.textbbox((0, 0), "DRAFT", font=mark_font)
+    mark_w, mark_h = bbox[2] - bbox[0], bbox[3] - bbox[1]
+    text_bottom = height - mark_h - 2 * margin  # the scene text stops above the mark
 
-    body_size = max(10, short // 40)
+    text = request.scene if request.scene is not None else request.prompt
+    words = " ".join(text.split())
+    body_size = max(14, short // (22 if not request.references else 30))
     body = _font(body_size)
+    if request.references:
+        # The references take what the scene text leaves, but at least 55% of the page.
+        char_width = draw.textlength("the quick brown fox jumps over a lazy dog ", font=body) / 42
+        per_line = max(10, int((width - 2 * margin) / max(char_width, 1.0)))
+        text_lines = min(len(textwrap.wrap(words, per_line)) or 1, 8)
+        text_top = text_bottom - text_lines * (body_size + 6) - margin
+        refs_bottom = max(y + int((text_bottom - y) * 0.55), text_top)
+        y = _draw_references(canvas, draw, request.references, y, refs_bottom, margin) + margin // 2
+
     sample = "the quick brown fox jumps over a lazy dog "
     char_width = draw.textlength(sample, font=body) / len(sample)
     chars_per_line = max(10, int((width - 2 * margin) / max(char_width, 1.0)))
-    text = request.scene if request.scene is not None else request.prompt
-    lines = textwrap.wrap(" ".join(text.split()), chars_per_line) or [""]
-    max_lines = max(1, (height - y - margin) // (body_size + 4))
+    lines = textwrap.wrap(words, chars_per_line) or [""]
+    max_lines = max(1, (text_bottom - y) // (body_size + 6))
     if len(lines) > max_lines:
         lines = [*lines[: max_lines - 1], lines[max_lines - 1][: chars_per_line - 1] + "…"]
     for line in lines:
         draw.text((margin, y), line, fill=INK, font=body)
-        y += body_size + 4
+        y += body_size + 6
 
-    # The mark: large, bottom right, upright, so it never hides the scene text.
-    mark_font = _font(max(16, short // 6))
-    bbox = draw.textbbox((0, 0), "DRAFT", font=mark_font)
-    mark_w, mark_h = bbox[2] - bbox[0], bbox[3] - bbox[1]
+    # The mark: bottom right, upright, below the scene text, so it never hides it.
     position = (width - mark_w - margin - bbox[0], height - mark_h - margin - bbox[1])
     draw.text(position, "DRAFT", fill=DRAFT_RED, font=mark_font)
     draw.rectangle((0, 0, width - 1, height - 1), outline=DRAFT_RED, width=max(2, short // 128))

@@ -35,7 +35,7 @@ def test_name_is_unique_per_workspace_regardless_of_case(
     assert response.status_code == 409
     assert response.json()["error"] == {
         "code": "conflict",
-        "message": "a character named 'mIA' already exists",
+        "message": "a character named 'Mia' already exists",  # as the existing one is spelled
         "field": "name",
     }
     # Another workspace has its own names.

@@ -128,3 +128,18 @@ def test_the_tighter_status_is_the_one_with_fewer_requests_left() -> None:
     assert generations.tighter(api) is generations
     assert api.tighter(LimitStatus("generations", 0, 0, 0)) is api
     assert LimitStatus("api", 0, 0, 0).tighter(generations) is generations
+
+
+def test_refused_scene_requests_do_not_use_up_the_generation_limit(data_dir: Path) -> None:
+    """An author fixing a typo in a reference number is not locked out (issue 11, defect 5)."""
+    app = create_app(make_settings(data_dir, rate_limit_per_minute=0, generations_per_minute=2))
+    with TestClient(app) as client:
+        headers = bearer(new_key(app))
+        for _ in range(4):
+            typo = client.post(
+                "/generate-image", headers=headers, json={"prompt": "Mia", "reference_images": [7]}
+            )
+            assert typo.status_code == 422 and typo.json()["error"]["field"] == "reference_images.0"
+        body = {"prompt": "Mia"}
+        statuses = [client.post("/generate-image", headers=headers, json=body).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]

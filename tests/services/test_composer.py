@@ -43,11 +43,11 @@ def test_tells_the_model_to_keep_characters_as_in_their_references() -> None:
 
 def test_says_which_input_image_shows_whom_by_upload_position_and_library_number() -> None:
     prompt = compose()
-    assert "Input image 1 (library #0) shows Mia." in prompt
-    assert "Input image 2 (library #4) shows Mia and Rex." in prompt
-    assert "Input image 3 (library #7) shows no named character" in prompt
-    assert "Mia is shown in input images 1 (library #0) and 2 (library #4)." in prompt
-    assert "Rex is shown in input image 2 (library #4)." in prompt
+    assert "Input image 1 (library image 0) shows Mia." in prompt
+    assert "Input image 2 (library image 4) shows Mia and Rex." in prompt
+    assert "Input image 3 (library image 7) shows no named character" in prompt
+    assert "Mia is shown in input images 1 (library image 0) and 2 (library image 4)." in prompt
+    assert "Rex is shown in input image 2 (library image 4)." in prompt
 
 
 def test_character_without_a_reference_is_told_to_follow_the_description() -> None:
@@ -72,7 +72,7 @@ def test_accepts_backend_reference_images_as_input_images() -> None:
             number=3, filename="ref-3.png", content_type="image/png", data=b"", character_names=("Rex",)
         )
     ]
-    assert "Input image 1 (library #3) shows Rex." in compose(input_images=refs)
+    assert "Input image 1 (library image 3) shows Rex." in compose(input_images=refs)
 
 
 def test_plain_prompt_without_characters_references_or_style_goes_out_unchanged() -> None:

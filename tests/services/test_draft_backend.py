@@ -95,3 +95,30 @@ async def test_usage_is_all_zeros_and_model_is_echoed() -> None:
     assert result.usage == zero_usage()
     assert result.model == "gpt-image-2.5-flare"
     assert result.images[0].revised_prompt is None
+
+
+def _rgb(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as img:
+        return img.convert("RGB")
+
+
+@pytest.mark.parametrize("size", ["1024x1536", "1024x1024", "1536x1024"])
+async def test_the_header_fits_the_panel(size: str) -> None:
+    """ "DRAFT · panel 1/1 · model · 1024x1536" is never cut at the right edge (issue 11, defect 10)."""
+    result = await DraftBackend().generate(request(size=size))
+    img = _rgb(result.images[0].data)
+    short = min(img.size)
+    margin, border = max(8, short // 32), max(2, short // 128)
+    band = img.crop((img.width - margin + 2, margin, img.width - border - 1, margin + short // 24))
+    pixels = band.get_flattened_data()
+    red = [p for p in pixels if abs(p[0] - DRAFT_RED[0]) + abs(p[1] - DRAFT_RED[1]) < 120 and p[0] > 120]
+    assert red == [], "header text runs into the right margin"
+
+
+@pytest.mark.parametrize("size", ["1024x1024", "1024x1536"])
+async def test_the_references_fill_the_panel(size: str) -> None:
+    """The references are laid out large: together they cover at least a quarter of the page."""
+    result = await DraftBackend().generate(request(size=size))
+    img = _rgb(result.images[0].data)
+    covered = sum(1 for p in img.get_flattened_data() if p in (GREEN, (0, 0, 220)))
+    assert covered / (img.width * img.height) >= 0.25
