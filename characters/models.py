@@ -14,6 +14,8 @@ class Character(SQLModel, table=True):
     __table_args__ = (
         # Names are unique per workspace regardless of case: `name_key` is the casefolded name.
         UniqueConstraint("workspace_id", "name_key", name="uq_character_workspace_name"),
+        # Ids are never reused (migration 0004): generations name characters by id.
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -153,3 +153,14 @@ def test_characters_survive_a_restart(tmp_path, data_dir) -> None:  # type: igno
         created = create(first, key)
     with TestClient(create_app(make_settings(data_dir))) as second:
         assert second.get(f"/characters/{created['id']}", headers=key).json() == created
+
+
+def test_a_deleted_characters_id_is_never_given_to_a_new_one(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    # Generations name characters by id: a reused id would make old jobs name the wrong one.
+    create(client, auth)
+    rex = create(client, auth, name="Rex")
+    assert client.delete(f"/characters/{rex['id']}", headers=auth).status_code == 204
+    tom = create(client, auth, name="Tom")
+    assert tom["id"] > rex["id"]
