@@ -2,8 +2,8 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-HOST ?= 127.0.0.1
-PORT ?= 8000
+# `make run PORT=8001` (or HOST, or either in .env): manage.py serve reads them from the
+# environment, make passes command-line variables on, and links in answers follow them.
 
 .PHONY: run test lint bench install install-dev clean
 
@@ -24,7 +24,7 @@ install-dev: $(VENV)/.installed-dev
 
 run: install
 	$(BIN)/python manage.py first-key
-	$(BIN)/python -m uvicorn api_server:app --host $(HOST) --port $(PORT) --no-access-log
+	$(BIN)/python manage.py serve
 
 test: install-dev
 	$(BIN)/python -m ruff check .

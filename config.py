@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MB = 1024 * 1024
@@ -26,7 +26,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default sqlite:///<DATA_DIR>/storyloom.db"
     )
-    public_base_url: str = Field(default="http://127.0.0.1:8000", description="Absolute base for image URLs")
+    public_base_url: str = Field(
+        default="", description="Absolute base for image URLs; default http://<HOST>:<PORT>"
+    )
     secret_key: SecretStr | None = Field(
         default=None, description="Signs image URLs and sessions; generated in DATA_DIR if unset"
     )
@@ -80,6 +82,24 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         default=None, description="Bearer token for GET /metrics; unset turns /metrics off (404)"
     )
+
+    # Where `make run` (`manage.py serve`) listens (issue 8): links in answers follow it.
+    host: str = Field(default="127.0.0.1", description="Address `make run` serves on")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `make run` serves on")
+
+    @model_validator(mode="after")
+    def _default_base_url(self) -> Settings:
+        # Unset, links point where `make run` listens, so PORT=8001 does not hand out :8000 URLs.
+        if not self.public_base_url:
+            self.public_base_url = self.served_url
+        return self
+
+    @property
+    def served_url(self) -> str:
+        """The base URL a local browser reaches `host`:`port` on (a wildcard bind means this machine)."""
+        host = "127.0.0.1" if self.host in {"", "0.0.0.0"} else self.host
+        host = "[::1]" if host == "::" else f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
 
     @field_validator("price_overrides")
     @classmethod

@@ -61,9 +61,17 @@ class SecretScrubber(logging.Filter):
     """Rewrites each record's message, structured fields and traceback without secrets."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # Scrub the arguments in place and keep them: formatters such as uvicorn's access log
+        # read `record.args` (client, method, path, version, status) and break without them.
+        if isinstance(record.args, tuple):
+            record.args = tuple(_scrub_value(arg) if isinstance(arg, str) else arg for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = _scrub_value(record.args)
+        if isinstance(record.msg, str):
+            record.msg = scrub(record.msg)
         message = record.getMessage()
         cleaned = scrub(message)
-        if cleaned != message or record.args:
+        if cleaned != message:  # a secret split across the arguments: only the flat text is safe
             record.msg, record.args = cleaned, None
         fields = getattr(record, "fields", None)
         if fields:
