@@ -7,6 +7,7 @@ unknown character or image number, is a 422 here, before a job exists or anythin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -124,20 +125,23 @@ def _join_numbers(numbers: list[int]) -> str:
 
 
 def prepare_scene(
-    session: Session, workspace_id: int, body: GenerateRequest, default_model: str
+    session: Session, workspace_id: int, body: GenerateRequest, default_model: str, today: date
 ) -> PreparedScene:
     """Resolve, choose, compose and validate.
 
     A reference image that shows a character brings that character (description and all) into
     the scene when the request names no cast; `"characters": []` or a named cast is kept as
     given, and an image showing someone outside it is said so in the prompt and warned about.
+    `today` comes from the app's clock: whether a model is still live is a question of dates.
     """
     model = body.model or default_model
-    limit = resolve_model(model).max_input_images
+    limit = resolve_model(model, today).max_input_images
     chosen = _resolve_characters(session, workspace_id, body.characters)
     images, left_out = _choose_references(session, workspace_id, chosen, body.reference_images, limit)
     picture = body.picture()
-    caps = validate_scene_params(model=model, prompt=body.prompt, reference_images=len(images), **picture)
+    caps = validate_scene_params(
+        model=model, prompt=body.prompt, reference_images=len(images), today=today, **picture
+    )
     users, known = _shown_characters(session, workspace_id, images)
     added: list[Character] = []
     if "characters" not in body.model_fields_set:

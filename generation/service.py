@@ -85,12 +85,12 @@ def _accept(
             existing = jobs.find_by_idempotency_key(session, caller.workspace_id, idempotency_key, body_hash)
             if existing is not None:
                 return existing, False
-        prepared = prepare_scene(session, caller.workspace_id, body, settings.default_image_model)
+        now = rt.clock()
+        prepared = prepare_scene(session, caller.workspace_id, body, settings.default_image_model, now.date())
         if body.dry_run:
             return dry_run_read(prepared, rt.backend.name, rt.prices), False
         if admit is not None:
             admit()  # the rate limit counts requests that passed validation, not an author's typos
-        now = rt.clock()
         job = Generation(
             id=jobs.new_generation_id(),
             workspace_id=caller.workspace_id,

@@ -6,6 +6,7 @@ Every query is scoped to the session's workspace; another workspace's character 
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -143,8 +144,8 @@ def library_page(
     )
 
 
-def scene_options(settings: Settings) -> dict[str, Any]:
-    caps = resolve_model(settings.default_image_model)
+def scene_options(settings: Settings, today: date) -> dict[str, Any]:
+    caps = resolve_model(settings.default_image_model, today)
     sizes = [*caps.standard_sizes, "auto"] if caps.auto_size else list(caps.standard_sizes)
     return {"sizes": sizes, "qualities": list(caps.qualities), "n_max": caps.n_max, "model": caps.name}
 
@@ -167,6 +168,7 @@ def scene_page(
     caller: WebCallerDep,
     session: SessionDep,
     settings: SettingsDep,
+    runtime: RuntimeDep,
     refs: Annotated[str, Query(max_length=2000)] = "",
     picked: Annotated[str, Query(max_length=2000)] = "",
     character_id: Annotated[str, Query(max_length=20)] = "",
@@ -186,7 +188,7 @@ def scene_page(
             "refs": items,
             "unknown": unknown,
             "refs_text": ", ".join(str(item["number"]) for item in items),
-            **scene_options(settings),
+            **scene_options(settings, runtime.clock().date()),
         },
     )
 

@@ -64,9 +64,9 @@ class SecretScrubber(logging.Filter):
         # Scrub the arguments in place and keep them: formatters such as uvicorn's access log
         # read `record.args` (client, method, path, version, status) and break without them.
         if isinstance(record.args, tuple):
-            record.args = tuple(_scrub_value(arg) if isinstance(arg, str) else arg for arg in record.args)
+            record.args = tuple(scrub_value(arg) if isinstance(arg, str) else arg for arg in record.args)
         elif isinstance(record.args, dict):
-            record.args = _scrub_value(record.args)
+            record.args = scrub_value(record.args)
         if isinstance(record.msg, str):
             record.msg = scrub(record.msg)
         message = record.getMessage()

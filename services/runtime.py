@@ -89,7 +89,7 @@ class Runtime:
         migrate(self.engine)
         log.info("storyloom %s: data in %s", self.version, settings.data_dir)
         # A retired default model would fail every scene: refuse to start, naming the successor.
-        resolve_model(settings.default_image_model, field="default_image_model")
+        resolve_model(settings.default_image_model, self.clock().date(), field="default_image_model")
         backend = make_backend(settings, observer=self.metrics.observe_upstream)
         queue = JobQueue(
             JobRunner(self.engine, settings, self.store, backend, self.similarity, self.prices),

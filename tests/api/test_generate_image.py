@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from fastapi.testclient import TestClient
 
 from api_server import create_app
 from config import Settings
-from generation.capabilities import MODELS, today_utc
+from generation.capabilities import MODELS
 from tests.conftest import make_settings, new_key
 from tests.fake_openai import FakeOpenAI
 from tests.imagegen import jpeg, png, upload
@@ -156,8 +157,8 @@ EXPECTED_FIDELITY = {"gpt-image-2.5-flare": None, "gpt-image-2": None, "gpt-imag
 def test_input_fidelity_only_where_the_capability_table_says(
     client: TestClient, auth: dict[str, str], fake: FakeOpenAI, model: str
 ) -> None:
-    if not MODELS[model].is_live(today_utc()):
-        pytest.skip(f"{model} is shut down today")
+    # The app's clock, not the calendar: gpt-image-1.5 is live on this day whenever the test runs.
+    client.app.state.runtime.clock = lambda: datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # type: ignore[attr-defined]
     assert MODELS[model].edit_input_fidelity == EXPECTED_FIDELITY[model]
     uploaded(client, auth, png(1))
     response = client.post(
@@ -166,6 +167,20 @@ def test_input_fidelity_only_where_the_capability_table_says(
     assert response.status_code == 200, response.text
     assert fake.requests[0].endpoint == "edits" and fake.requests[0].fields["model"] == model
     assert fake.requests[0].fields.get("input_fidelity") == EXPECTED_FIDELITY[model]
+
+
+def test_a_model_is_refused_from_its_shutdown_day_by_the_apps_clock(
+    client: TestClient, auth: dict[str, str], fake: FakeOpenAI
+) -> None:
+    body = {"prompt": SCENE, "model": "gpt-image-1.5"}
+    client.app.state.runtime.clock = lambda: datetime(2026, 11, 30, 23, 59, tzinfo=UTC)  # type: ignore[attr-defined]
+    assert client.post("/generate-image", headers=auth, json=body).status_code == 200
+    client.app.state.runtime.clock = lambda: datetime(2026, 12, 1, 0, 0, tzinfo=UTC)  # type: ignore[attr-defined]
+    refused = client.post("/generate-image", headers=auth, json={**body, "dry_run": True})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["field"] == "model"
+    assert "2026-12-01" in refused.json()["error"]["message"]
+    assert len(fake.requests) == 1
 
 
 def test_plain_prompt_alone_generates_without_references(
