@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # `make run PORT=8001` (or HOST, or either in .env): manage.py serve reads them from the
 # environment, make passes command-line variables on, and links in answers follow them.
 
-.PHONY: run test lint bench install install-dev clean
+.PHONY: run key test lint bench install install-dev clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,10 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(BIN)/python manage.py first-key
 	$(BIN)/python manage.py serve
+
+# `make key NAME=laptop WORKSPACE=books`: another API key, printed once.
+key: install
+	$(BIN)/python manage.py create-key --name "$(or $(NAME),key)" --workspace "$(or $(WORKSPACE),default)"
 
 test: install-dev
 	$(BIN)/python -m ruff check .

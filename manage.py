@@ -1,4 +1,4 @@
-"""Operator commands: `python manage.py create-key --name N [--workspace W]`, list-keys, revoke-key.
+"""Operator commands: `.venv/bin/python manage.py create-key --name N [--workspace W]`, list-keys, …
 
 Accounting: `set-quota --workspace W --images N` (0 = unlimited; `--default` follows
 DAILY_IMAGE_QUOTA again), `workspaces` (quotas and today's use), `usage [--workspace W]
@@ -141,7 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             with write_session(engine) as session:
                 exists = auth.has_active_key(session)
             if exists:
-                print("an API key already exists (python manage.py list-keys; create-key for another)")
+                print(
+                    "an API key already exists (.venv/bin/python manage.py list-keys; make key for another)"
+                )
             else:
                 _create(engine, args.name, args.workspace)
         elif args.command == "list-keys":
