@@ -14,11 +14,9 @@ line saying where the author's page and the API docs are.
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 from collections.abc import Sequence
 
-import uvicorn
 from sqlmodel import Session
 
 from accounts import quotas as caps
@@ -77,32 +75,6 @@ def _usage(engine, args: argparse.Namespace) -> None:  # type: ignore[no-untyped
             print(f"no succeeded generations from {start} to {end} (UTC)")
 
 
-class _Server(uvicorn.Server):
-    """uvicorn's server, plus one plain line once it listens: the JSON log lines around it bury
-    uvicorn's own "running on" line, and a newcomer needs to know where to click."""
-
-    def __init__(self, config: uvicorn.Config, base_url: str) -> None:
-        super().__init__(config)
-        self.base_url = base_url
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.started:
-            base = self.base_url
-            print(
-                f"Storyloom is ready: the author's page is {base}/ and the API docs are {base}/docs",
-                flush=True,
-            )
-
-
-def serve(settings: Settings) -> None:
-    from api_server import create_app
-
-    # No uvicorn access log: the request log middleware writes one structured line per request.
-    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, access_log=False)
-    _Server(config, settings.public_base_url).run()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="manage.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -131,7 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     settings = Settings()
     if args.command == "serve":
-        serve(settings)
+        # The web stack loads only for the one command that serves: the others start fast.
+        from api_server import create_app
+        from services.serving import serve
+
+        serve(create_app(settings), settings)
         return 0
     engine = open_database(settings.resolved_database_url)
     try:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -14,14 +18,28 @@ from fastapi.testclient import TestClient
 from accounts.service import create_key
 from api_server import create_app
 from config import Settings
-from storage.db import write_session
+from storage.db import open_database, write_session
 from tests.fake_openai import FakeOpenAI
 from tests.servers import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# A database already at the newest revision, made once per run (see `_schema_template`).
+_schema: list[Path] = []
+
+
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    """Offline settings on `data_dir`, whose database starts as a copy of the migrated template.
+
+    Migrating a fresh SQLite file costs ~0.1 s of CPU and nearly every test starts an app; the
+    copy still goes through `migrate` at start-up (a no-op at head), and the migrations
+    themselves run for real once per run and in tests/storage/test_migrations.py.
+    """
+    database = Path(data_dir) / "storyloom.db"
+    if _schema and "database_url" not in overrides and not database.exists():
+        database.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_schema[0], database)
     values: dict[str, object] = {
         "data_dir": data_dir,
         "secret_key": "test-secret-key",
@@ -32,6 +50,15 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _schema_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    path = tmp_path_factory.mktemp("schema") / "storyloom.db"
+    open_database(f"sqlite:///{path}").dispose()  # every migration, from an empty file
+    _schema.append(path)
+    yield
+    _schema.clear()
 
 
 @pytest.fixture
@@ -99,14 +126,48 @@ def openai_base_url(fake_upstream: tuple[FakeOpenAI, str]) -> str:
     return f"{fake_upstream[1]}/v1"
 
 
+def _manage_env(data_dir: Path, env: dict[str, str]) -> dict[str, str]:
+    return {"DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "SECRET_KEY": "x", **env}
+
+
 def run_manage(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """`python manage.py ARGS` as an operator runs it, on `data_dir`, with only these settings."""
-    environment = {"DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "SECRET_KEY": "x", **env}
+    """`python manage.py ARGS` as an operator runs it, on `data_dir`, with only these settings.
+
+    A real process costs seconds of start-up: each command keeps one such test; the rest of
+    the CLI's behaviour is checked through `manage_cli`.
+    """
     return subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), *args],
         capture_output=True,
         text=True,
-        env=environment,
+        env=_manage_env(data_dir, env),
         cwd=data_dir.parent,
         check=False,
     )
+
+
+def manage_cli(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The same command through `manage.main` in this process: same environment, same output."""
+    import manage
+
+    environment = _manage_env(data_dir, env)
+    # Only the settings given here: none of this process's own (OPENAI_API_KEY, PORT, ...).
+    names = {name.upper() for name in Settings.model_fields} | set(environment)
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+    os.environ.update(environment)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with (
+            contextlib.chdir(data_dir.parent),
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+        ):
+            try:
+                code = manage.main(list(args))
+            except SystemExit as exc:  # argparse's usage errors
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        for name in environment:
+            os.environ.pop(name, None)
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(["manage.py", *args], code, out.getvalue(), err.getvalue())

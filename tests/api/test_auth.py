@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import run_manage
+from tests.conftest import manage_cli, run_manage
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,9 +47,9 @@ def test_manage_create_list_revoke_key_round_trip(tmp_path: Path) -> None:
 
     revoked = run_manage(data_dir, "revoke-key", "1")
     assert revoked.returncode == 0
-    assert "revoked" in run_manage(data_dir, "list-keys").stdout
+    assert "revoked" in manage_cli(data_dir, "list-keys").stdout
 
-    missing = run_manage(data_dir, "revoke-key", "99")
+    missing = manage_cli(data_dir, "revoke-key", "99")
     assert missing.returncode == 1 and "no API key with id 99" in missing.stderr
 
 
@@ -57,5 +57,5 @@ def test_first_key_creates_only_when_none_exists(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     first = run_manage(data_dir, "first-key")
     assert first.stdout.strip().splitlines()[-1].startswith("sl_")
-    again = run_manage(data_dir, "first-key")
+    again = manage_cli(data_dir, "first-key")
     assert "already exists" in again.stdout

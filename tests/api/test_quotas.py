@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from api_server import create_app
 from config import Settings
 from generation.service import wait_for
-from tests.conftest import make_settings, new_key, run_manage
+from tests.conftest import make_settings, manage_cli, new_key, run_manage
 from tests.fake_openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,7 +148,7 @@ def test_dry_runs_and_idempotent_replays_are_not_charged(data_dir: Path) -> None
 
 
 def manage(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_manage(data_dir, *args, DAILY_IMAGE_QUOTA="5")
+    return manage_cli(data_dir, *args, DAILY_IMAGE_QUOTA="5")
 
 
 def test_a_workspace_quota_set_by_the_operator_overrides_the_setting(data_dir: Path) -> None:
@@ -162,27 +162,21 @@ def test_a_workspace_quota_set_by_the_operator_overrides_the_setting(data_dir: P
         ).returncode
         == 0
     )
-    listed = manage(data_dir, "workspaces").stdout.splitlines()
+    # The operator's real command line once per command; the rest runs in process (same code).
+    listed = run_manage(data_dir, "workspaces", DAILY_IMAGE_QUOTA="5").stdout.splitlines()
     assert any(line.split()[1:3] == ["alpha", "1"] for line in listed)
     assert any("beta" in line and "default (5)" in line for line in listed)
     with running(settings) as (client, _):
         assert generate(client, alpha)[0] == 200
         assert generate(client, alpha)[0] == 429
-    assert (
-        run_manage(
-            data_dir, "set-quota", "--workspace", "alpha", "--images", "0", DAILY_IMAGE_QUOTA="5"
-        ).returncode
-        == 0
-    )
+    assert manage(data_dir, "set-quota", "--workspace", "alpha", "--images", "0").returncode == 0
     with running(settings) as (client, _):
         assert all(generate(client, alpha, n=4)[0] == 200 for _ in range(2))  # unlimited
     back = manage(data_dir, "set-quota", "--workspace", "alpha", "--default")
     assert back.stdout.strip() == "workspace 'alpha': daily image quota default (5)"
     with running(settings) as (client, _):
         assert generate(client, alpha)[0] == 429  # 9 used today, the setting allows 5
-    missing = run_manage(
-        data_dir, "set-quota", "--workspace", "nobody", "--images", "3", DAILY_IMAGE_QUOTA="5"
-    )
+    missing = manage(data_dir, "set-quota", "--workspace", "nobody", "--images", "3")
     assert missing.returncode == 1
     assert "no workspace named 'nobody'" in missing.stderr
 
