@@ -17,6 +17,7 @@ from sqlmodel import Session
 from accounts.service import Caller, authenticate
 from config import Settings
 from errors import InvalidInput, Unauthorized
+from services.bearer import parse_bearer
 from services.ratelimit import LimitScope, LimitStatus
 from services.runtime import Runtime
 from storage.db import end_read
@@ -47,18 +48,8 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("Authorization must be 'Bearer <api key>'", field="Authorization")
-    return token.strip()
-
-
 def get_caller(request: Request, session: SessionDep) -> Caller:
-    token = bearer_token(request)
+    token = parse_bearer(request.headers.get("authorization"))
     if token is None:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'", field="Authorization")
     caller = authenticate(session, token)

@@ -37,6 +37,13 @@ class Unauthorized(StoryloomError):
     code = "unauthorized"
 
 
+class Forbidden(StoryloomError):
+    """Authenticated, but that proof (a signed URL, a session) does not grant this."""
+
+    status_code = 403
+    code = "forbidden"
+
+
 class NotFound(StoryloomError):
     status_code = 404
     code = "not_found"

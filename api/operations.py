@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from deps import RuntimeDep
 from errors import NotFound, Unauthorized
+from services.bearer import parse_bearer
 from services.health import health_report
 
 router = APIRouter()
@@ -27,12 +28,7 @@ def metrics_endpoint(request: Request, rt: RuntimeDep) -> Response:
     token = rt.settings.metrics_token
     if token is None:
         raise NotFound("Not Found")  # the same answer as any unknown path
-    presented = _bearer(request.headers.get("authorization", ""))
+    presented = parse_bearer(request.headers.get("authorization"), what="METRICS_TOKEN") or ""
     if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
         raise Unauthorized("metrics need 'Authorization: Bearer <METRICS_TOKEN>'", field="Authorization")
     return Response(rt.metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
-
-def _bearer(header: str) -> str:
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""

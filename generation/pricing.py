@@ -53,9 +53,10 @@ PRICES: dict[str, Price] = {
     "gpt-image-1.5": _like(_GPT_IMAGE_1, "gpt-image-1"),
     "gpt-image-1-mini": _like(_GPT_IMAGE_1, "gpt-image-1 (an overestimate for mini)"),
     "chatgpt-image-latest": _like(_GPT_IMAGE_1, "gpt-image-1"),
-    # The offline storyboard backend spends nothing.
-    "draft": Price(0.0, 0.0, 0.0, "offline backend, free"),
 }
+# The offline storyboard backend spends nothing, whatever model a request names. Every cost,
+# before (dry run) and after (a finished job), is decided here and nowhere else.
+FREE_BACKENDS = frozenset({"draft"})
 # A model this table does not know (a new snapshot family) is billed like the newest family,
 # so a cost is never silently zero.
 FALLBACK = _like(_SUNBURST_26, "unknown model, gpt-image-2.6-sunburst")
@@ -110,7 +111,11 @@ def _int(value: Any) -> int:
 
 
 def estimate_cost(
-    model: str, usage: Mapping[str, Any] | None, prices: Mapping[str, Price] | None = None
+    model: str,
+    usage: Mapping[str, Any] | None,
+    prices: Mapping[str, Price] | None = None,
+    *,
+    backend: str = "openai",
 ) -> float:
     """USD for one upstream answer's `usage`, rounded to a millionth of a dollar.
 
@@ -118,7 +123,7 @@ def estimate_cost(
     is priced as text (the cheaper rate never exceeds image input, so this errs low only when
     the upstream omits what it charged for). Output tokens of an image model are image tokens.
     """
-    if not usage:
+    if not usage or backend in FREE_BACKENDS:
         return 0.0
     price = price_for(model, prices)
     details = usage.get("input_tokens_details") or {}
@@ -149,6 +154,7 @@ def estimate_before(
     *,
     prompt_chars: int = 0,
     prices: Mapping[str, Price] | None = None,
+    backend: str = "openai",
 ) -> float:
     """USD a request will roughly cost, for `dry_run` before anything is spent.
 
@@ -163,4 +169,4 @@ def estimate_before(
         },
         "output_tokens": max(n, 0) * estimate_output_tokens(size, quality),
     }
-    return estimate_cost(model, usage, prices)
+    return estimate_cost(model, usage, prices, backend=backend)

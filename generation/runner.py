@@ -59,10 +59,8 @@ class JobRunner:
         self.prices = prices
 
     def cost_of(self, model: str, usage: Mapping[str, object] | None) -> float:
-        """USD for one finished call: the offline draft backend spends nothing, whatever the model."""
-        if self.backend.name == "draft":
-            return 0.0
-        return estimate_cost(model, usage, self.prices)
+        """USD for one finished call (pricing decides which backends are free)."""
+        return estimate_cost(model, usage, self.prices, backend=self.backend.name)
 
     async def __call__(self, job_id: str) -> Awaitable[None] | None:
         """Claim and call the backend; the storing is returned as a tail for the queue to run."""

@@ -44,17 +44,16 @@ def status_path(job_id: str) -> str:
 
 def dry_run_read(prepared: PreparedScene, backend: str, prices: dict[str, Price] | None = None) -> DryRunRead:
     params = prepared.params
-    cost = 0.0
-    if backend != "draft":
-        cost = estimate_before(
-            prepared.model,
-            params.size,
-            params.quality,
-            params.n,
-            len(prepared.references),
-            prompt_chars=len(prepared.prompt),
-            prices=prices,
-        )
+    cost = estimate_before(
+        prepared.model,
+        params.size,
+        params.quality,
+        params.n,
+        len(prepared.references),
+        prompt_chars=len(prepared.prompt),
+        prices=prices,
+        backend=backend,
+    )
     return DryRunRead(
         prompt=prepared.prompt,
         scene=prepared.scene,

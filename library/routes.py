@@ -22,7 +22,9 @@ from config import Settings
 from deps import CallerDep, RuntimeDep, SessionDep, SettingsDep, get_caller
 from errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge
 from library import service as library
-from library.upload_body import UploadedFile, check_content_length, is_multipart, read_multipart
+from library.upload_body import UploadedFile, is_multipart, read_multipart
+from services.bearer import parse_bearer
+from services.request_body import read_capped
 from services.runtime import Runtime
 from services.signing import verify
 from storage.db import end_read
@@ -93,12 +95,7 @@ async def upload_images(
 
 async def _read_base64_json(request: Request, settings: Settings) -> bytes:
     limit = settings.max_upload_bytes * 4 // 3 + 64 * 1024
-    check_content_length(request, limit, BASE64_FIELD)
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise PayloadTooLarge(f"request body is over {limit:,} bytes", field=BASE64_FIELD)
+    body = await read_capped(request, limit, BASE64_FIELD)
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -207,7 +204,7 @@ def delete_image(number: int, caller: CallerDep, session: SessionDep, rt: Runtim
 def file_reader(request: Request, session: SessionDep, settings: SettingsDep) -> int:
     """The workspace allowed to read: from the Bearer key, or else from a valid signature."""
     params = request.query_params
-    if request.headers.get("authorization") or "sig" not in params:
+    if parse_bearer(request.headers.get("authorization")) is not None or "sig" not in params:
         return get_caller(request, session).workspace_id
     return verify(
         settings.signing_key, request.url.path, params.get("w"), params.get("exp"), params.get("sig")

@@ -25,6 +25,7 @@ from starlette.requests import Request
 
 from config import Settings
 from errors import BadRequest, PayloadTooLarge
+from services.request_body import capped_stream, check_content_length
 
 FILE_FIELD = "files"
 MAX_TEXT_FIELD_BYTES = 1024
@@ -57,15 +58,6 @@ def is_multipart(request: Request) -> bool:
     return ctype == b"multipart/form-data"
 
 
-def check_content_length(request: Request, limit: int, field_name: str) -> None:
-    """Refuse a body announced as far too big before reading any of it."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(
-            f"request body of {int(declared):,} bytes is over the limit of {limit:,}", field=field_name
-        )
-
-
 class _Collector:
     """python-multipart callbacks that route each part to a temp file or a small text buffer."""
 
@@ -80,7 +72,6 @@ class _Collector:
         self._current: UploadedFile | None = None
         self._text: bytearray | None = None
         self._text_name = ""
-        self.total = 0
 
     def callbacks(self) -> dict[str, object]:
         return {
@@ -165,7 +156,8 @@ async def read_multipart(
     if ctype != b"multipart/form-data" or not boundary:
         raise BadRequest("expected a multipart/form-data body with a boundary", code="malformed_multipart")
     limit = max_body_bytes(settings)
-    check_content_length(request, limit, FILE_FIELD)
+    check_content_length(request, limit, FILE_FIELD)  # before any temp file exists
+    body = capped_stream(request, limit, FILE_FIELD)
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
     form = MultipartForm()
     collector = _Collector(settings, form, text_fields)
@@ -175,12 +167,7 @@ async def read_multipart(
         except FormParserError as exc:
             raise BadRequest(f"malformed multipart body: {exc}", code="malformed_multipart") from exc
         try:
-            async for chunk in request.stream():
-                if not chunk:
-                    continue
-                collector.total += len(chunk)
-                if collector.total > limit:
-                    raise PayloadTooLarge(f"request body is over {limit:,} bytes", field=FILE_FIELD)
+            async for chunk in body:
                 await anyio.to_thread.run_sync(parser.write, chunk)
             parser.finalize()
         except FormParserError as exc:

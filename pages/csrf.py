@@ -15,8 +15,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import Depends, Request
 
-from errors import BadRequest, PayloadTooLarge
+from errors import BadRequest
 from pages.session import web_session
+from services.request_body import read_capped
 
 FIELD = "csrf_token"
 HEADER = "x-csrf-token"
@@ -51,11 +52,7 @@ async def read_form(request: Request) -> dict[str, str]:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/x-www-form-urlencoded":
         raise BadRequest("expected an HTML form (application/x-www-form-urlencoded)")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > MAX_FORM_BYTES:
-            raise PayloadTooLarge("the form is too large")
+    body = await read_capped(request, MAX_FORM_BYTES, None, "the form is too large")
     return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
 
 

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 from characters import service as characters
 from config import Settings
 from deps import RuntimeDep, SessionDep, SettingsDep, check_generation_limit, check_rate_limit
-from errors import BadRequest, InvalidInput, PayloadTooLarge, StoryloomError
+from errors import BadRequest, InvalidInput, StoryloomError
 from generation import jobs
 from generation.models import Generation, JobStatus
 from generation.schemas import DryRunRead, GenerateRequest
@@ -28,17 +28,14 @@ from pages.pages import parse_numbers
 from pages.pictures import picture_items, shown_image
 from pages.render import WebRoute, plain_words, templates
 from pages.session import WebCallerDep, web_session
+from services.request_body import read_capped
 
 router = APIRouter(prefix="/ui/api", route_class=WebRoute, include_in_schema=False)
 MAX_JSON_BYTES = 64 * 1024
 
 
 async def _read_json(request: Request) -> dict[str, Any]:
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > MAX_JSON_BYTES:
-            raise PayloadTooLarge("the scene form is too large")
+    body = await read_capped(request, MAX_JSON_BYTES, None, "the scene form is too large")
     try:
         data = json.loads(body)
     except ValueError:

@@ -19,14 +19,9 @@ import math
 import time
 from urllib.parse import urlencode
 
-from errors import StoryloomError
+from errors import Forbidden
 
 MIN_BUCKET_SECONDS = 60
-
-
-class Forbidden(StoryloomError):
-    status_code = 403
-    code = "forbidden"
 
 
 def bucket_seconds(ttl: int) -> int:

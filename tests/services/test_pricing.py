@@ -49,7 +49,9 @@ def test_usage_without_details_prices_all_input_as_text() -> None:
 def test_no_usage_costs_nothing_and_the_draft_backend_is_free() -> None:
     assert estimate_cost("gpt-image-1", None) == 0.0
     assert estimate_cost("gpt-image-1", {}) == 0.0
-    assert estimate_cost("draft", USAGE) == 0.0
+    assert estimate_cost("gpt-image-2.5-flare", USAGE, backend="draft") == 0.0
+    assert estimate_before("gpt-image-2.5-flare", "1024x1024", "high", 2, 1, backend="draft") == 0.0
+    assert estimate_cost("gpt-image-2.5-flare", USAGE, backend="openai") > 0
 
 
 def test_dated_snapshots_use_their_model_price() -> None:
