@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from anyio import to_thread
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from services.runtime import Runtime
 from storage.db import end_read, write_transaction
 from storage.files import FileStore
+from storage.timeutil import iso_utc
 
 
 def status_path(job_id: str) -> str:
@@ -171,10 +172,6 @@ async def wait_for(rt: Runtime, job_id: str, seconds: float) -> bool:
         queue.unwatch(job_id, event)
 
 
-def _iso(value: Any) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
 def generation_read(
     session: Session, settings: Settings, job: Generation, *, b64_from: FileStore | None = None
 ) -> GenerationRead:
@@ -228,9 +225,9 @@ def generation_read(
         estimated_cost_usd=job.estimated_cost_usd,
         error=error,
         attempts=job.attempts,
-        created_at=_iso(job.created_at) or "",
-        started_at=_iso(job.started_at),
-        finished_at=_iso(job.finished_at),
+        created_at=iso_utc(job.created_at) or "",
+        started_at=iso_utc(job.started_at),
+        finished_at=iso_utc(job.finished_at),
     )
 
 

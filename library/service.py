@@ -30,6 +30,7 @@ from storage.counters import bump_library_version, take_image_number
 from storage.db import write_transaction
 from storage.files import FileStore, content_key
 from storage.imaging import EXTENSIONS, THUMBNAIL_FORMAT, ProcessedImage, process_image
+from storage.timeutil import iso_utc
 
 KINDS = ("upload", "generated")
 
@@ -313,7 +314,7 @@ def image_to_api(
         "prompt": image.prompt,
         "duplicate": duplicate,
         "similar_to": similar_to or [],
-        "created_at": image.created_at.isoformat(),
+        "created_at": iso_utc(image.created_at),
     }
 
 

@@ -13,6 +13,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso_utc(value: datetime | None) -> str | None:
+    """`2026-11-30T23:10:00Z`: the one timestamp format in answers, the same as pydantic writes."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat() + "Z"
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """SQLite drops the zone; this puts UTC back on read so API answers never mix naive times."""
 
