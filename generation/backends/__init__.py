@@ -19,7 +19,6 @@ from generation.backends.base import (
     zero_usage,
 )
 from generation.backends.draft import DraftBackend
-from generation.backends.openai_backend import OpenAIBackend
 
 __all__ = [
     "BackendConfigError",
@@ -53,5 +52,17 @@ def make_backend(settings: Settings, observer: UpstreamObserver | None = None) -
                 "IMAGE_BACKEND=openai but OPENAI_API_KEY is not set: set the key, "
                 "or use IMAGE_BACKEND=auto (draft without a key) or IMAGE_BACKEND=draft"
             )
+        from generation.backends.openai_backend import OpenAIBackend
+
         return OpenAIBackend.from_settings(settings, observer=observer)
     return DraftBackend()
+
+
+def __getattr__(name: str) -> object:
+    # The openai SDK costs seconds of start-up: only a process that builds that backend (or asks
+    # for the class by name) imports it, so manage.py and offline servers start without it.
+    if name == "OpenAIBackend":
+        from generation.backends.openai_backend import OpenAIBackend
+
+        return OpenAIBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
