@@ -104,8 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     if args.command == "serve":
         # The web stack loads only for the one command that serves: the others start fast.
+        from api.serving import serve
         from api_server import create_app
-        from services.serving import serve
 
         serve(create_app(settings), settings)
         return 0

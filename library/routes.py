@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.request_body import read_capped
 from characters.service import get_character
 from config import Settings
 from deps import CallerDep, RuntimeDep, SessionDep, SettingsDep, get_caller
@@ -24,7 +25,6 @@ from errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge
 from library import service as library
 from library.upload_body import UploadedFile, is_multipart, read_multipart
 from services.bearer import parse_bearer
-from services.request_body import read_capped
 from services.runtime import Runtime
 from services.signing import verify
 from storage.db import end_read

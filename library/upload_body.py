@@ -23,9 +23,9 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import Request
 
+from api.request_body import capped_stream, check_content_length
 from config import Settings
 from errors import BadRequest, PayloadTooLarge
-from services.request_body import capped_stream, check_content_length
 
 FILE_FIELD = "files"
 MAX_TEXT_FIELD_BYTES = 1024

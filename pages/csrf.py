@@ -15,9 +15,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import Depends, Request
 
+from api.request_body import read_capped
 from errors import BadRequest
 from pages.session import web_session
-from services.request_body import read_capped
 
 FIELD = "csrf_token"
 HEADER = "x-csrf-token"

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sqlmodel import Session
 from starlette.responses import JSONResponse
 
+from api.request_body import read_capped
 from characters import service as characters
 from config import Settings
 from deps import RuntimeDep, SessionDep, SettingsDep, check_generation_limit, check_rate_limit
@@ -28,7 +29,6 @@ from pages.pages import parse_numbers
 from pages.pictures import picture_items, shown_image
 from pages.render import WebRoute, plain_words, templates
 from pages.session import WebCallerDep, web_session
-from services.request_body import read_capped
 
 router = APIRouter(prefix="/ui/api", route_class=WebRoute, include_in_schema=False)
 MAX_JSON_BYTES = 64 * 1024
