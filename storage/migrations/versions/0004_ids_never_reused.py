@@ -1,7 +1,7 @@
 """character ids are never reused
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0005
 Create Date: 2026-11-30 23:00:00.000000
 
 SQLite hands a deleted row's id to the next insert unless the table is AUTOINCREMENT, so
@@ -13,6 +13,8 @@ around migrations, so dropping the old table does not cascade into the reference
 The sequence starts above every id a character ever had that is still on record: the highest
 row left, and every id a stored generation names.
 
+It runs after 0005 (image tags), which reached main first: a database already at 0005 gets it next.
+
 PostgreSQL (and other databases) take ids from a sequence that never goes back: nothing to do.
 """
 
@@ -23,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0003"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
