@@ -44,8 +44,20 @@ def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return
+    # Rows that point at characters, kept aside: when this runs with foreign keys on (alembic
+    # called directly, not through storage.db.migrate), dropping the old table cascades.
+    referring = [
+        name
+        for (name,) in bind.execute(sa.text("SELECT name FROM sqlite_master WHERE type = 'table'"))
+        if any(row[2] == "character" for row in bind.execute(sa.text(f'PRAGMA foreign_key_list("{name}")')))
+    ]
+    for name in referring:
+        bind.execute(sa.text(f'CREATE TEMP TABLE "keep_{name}" AS SELECT * FROM "{name}"'))
     with op.batch_alter_table("character", recreate="always", table_kwargs={"sqlite_autoincrement": True}):
         pass
+    for name in referring:
+        bind.execute(sa.text(f'INSERT OR IGNORE INTO "{name}" SELECT * FROM "keep_{name}"'))
+        bind.execute(sa.text(f'DROP TABLE "keep_{name}"'))
     highest = _highest_named_id(bind)
     bind.execute(sa.text("DELETE FROM sqlite_sequence WHERE name = 'character'"))
     if highest:
