@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accounts.routes import router as usage_router
+from api.headers import AllowedMethods, SecurityHeaders
 from api.middleware import MetricsMiddleware, RateLimitHeaders, RequestLogMiddleware
 from api.operations import router as operations_router
 from characters.routes import router as characters_router
@@ -106,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added innermost first: the request log wraps everything, so it times and ids every answer.
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
+    app.add_middleware(AllowedMethods, routes=app.router.routes)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLogMiddleware)
     app.include_router(operations_router)
     app.include_router(characters_router)

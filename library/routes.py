@@ -100,6 +100,8 @@ async def _read_base64_json(request: Request, settings: Settings) -> bytes:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}", code="malformed_json") from None
+    except RecursionError:
+        raise BadRequest("request body nests JSON too deeply", code="malformed_json") from None
     value = payload.get(BASE64_FIELD) if isinstance(payload, dict) else None
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput('send multipart \'files\' or JSON {"image_base64": "..."}', field=BASE64_FIELD)
