@@ -44,6 +44,18 @@ class Settings(BaseSettings):
     near_duplicate_distance: int = Field(default=8, ge=0, le=64)
     signed_url_ttl_seconds: int = Field(default=3600, gt=0)
 
+    # Bounded upload memory (issue 12, hardening).
+    max_image_side: int = Field(default=12_000, gt=0, description="Longest side in pixels an upload may have")
+    max_image_aspect_ratio: float = Field(
+        default=20.0, ge=1, description="Longer side / shorter side above which an upload is refused"
+    )
+    image_workers: int = Field(
+        default=2, ge=1, le=64, description="Images decoded at once per process (~200 MB each at most)"
+    )
+    image_wait_seconds: float = Field(
+        default=120.0, ge=0, description="How long an upload waits for a decode slot before 503 busy"
+    )
+
     # Scene generation (the scene-generation issue builds on these).
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None

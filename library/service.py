@@ -28,6 +28,7 @@ from library.tags import characters_shown, images_showing, tag_images
 from services.signing import signed_url
 from storage.counters import bump_library_version, take_image_number
 from storage.db import write_transaction
+from storage.decode_gate import decode_gate
 from storage.files import FileStore, content_key
 from storage.imaging import EXTENSIONS, THUMBNAIL_FORMAT, ProcessedImage, process_image
 from storage.timeutil import iso_utc
@@ -43,13 +44,20 @@ class StoredImage:
 
 
 def prepare(settings: Settings, data: bytes, *, name: str = "image", field: str = "files") -> ProcessedImage:
-    """The heavy part of storing (decode, thumbnail, hash): call it outside any transaction."""
+    """The heavy part of storing (decode, thumbnail, hash): call it outside any transaction.
+
+    At most IMAGE_WORKERS of these run at once in this process (storage/decode_gate.py).
+    """
+    gate = decode_gate(settings.image_workers)
     return process_image(
         data,
         max_pixels=settings.max_image_pixels,
         thumbnail_size=settings.thumbnail_size,
+        max_side=settings.max_image_side,
+        max_aspect=settings.max_image_aspect_ratio,
         name=name,
         field=field,
+        admit=lambda cost: gate.slot(settings.image_wait_seconds, cost),
     )
 
 

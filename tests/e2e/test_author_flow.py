@@ -59,7 +59,9 @@ def page(server: tuple[str, str]) -> Iterator[object]:
         blocked: list[str] = []
         new_page.on(
             "console",
-            lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None,
+            lambda message: (
+                blocked.append(message.text) if "Content Security Policy" in message.text else None
+            ),
         )
         yield new_page
         context.close()
