@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     image_workers: int = Field(
         default=2, ge=1, le=64, description="Images decoded at once per process (~200 MB each at most)"
     )
+    storage_degraded_free_bytes: int = Field(
+        default=500 * MB, ge=0, description="Free space under which /health says storage is degraded"
+    )
+    storage_reserve_bytes: int = Field(
+        default=16 * MB, ge=0, description="Reserve file in DATA_DIR freed so deletes work on a full disk"
+    )
     image_wait_seconds: float = Field(
         default=120.0, ge=0, description="How long an upload waits for a decode slot before 503 busy"
     )

@@ -30,6 +30,7 @@ from services.signing import verify
 from storage.db import end_read
 from storage.files import FileStore
 from storage.imaging import CONTENT_TYPES, ProcessedImage
+from storage.space import with_reserve
 
 router = APIRouter(tags=["images"])
 FILE_CACHE_CONTROL = "private, max-age=3600"
@@ -199,7 +200,10 @@ def similar_images(
 
 @router.delete("/images/{number}", status_code=204)
 def delete_image(number: int, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> Response:
-    library.delete_image(session, rt.store, caller.workspace_id, number)
+    # On a full disk SQLite cannot even log the delete: free the reserve and try once more.
+    with_reserve(
+        rt.settings.data_dir, lambda: library.delete_image(session, rt.store, caller.workspace_id, number)
+    )
     return Response(status_code=204)
 
 

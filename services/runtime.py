@@ -32,6 +32,8 @@ from services.metrics import JobCounts, Metrics
 from services.ratelimit import KeyRateLimiter
 from storage.db import make_engine, migrate, prepare_database_dir
 from storage.files import FileStore, LocalFileStore
+from storage.space import ensure_reserve
+from storage.sweep import sweep_unreferenced
 from storage.timeutil import utcnow
 
 VERSION = "0.1.0"
@@ -88,6 +90,13 @@ class Runtime:
         prepare_database_dir(str(self.engine.url))
         migrate(self.engine)
         log.info("storyloom %s: data in %s", self.version, settings.data_dir)
+        # Files a crash or a failed insert left behind (no row names them), and the room
+        # that lets deletes through on a full disk.
+        with Session(self.engine, expire_on_commit=False) as session:
+            swept = sweep_unreferenced(session, self.store, settings.images_dir)
+        if swept.files:
+            log.info("removed %d unreferenced file(s), %d bytes", swept.files, swept.bytes)
+        ensure_reserve(settings.data_dir, settings.storage_reserve_bytes)
         # A retired default model would fail every scene: refuse to start, naming the successor.
         resolve_model(settings.default_image_model, self.clock().date(), field="default_image_model")
         backend = make_backend(settings, observer=self.metrics.observe_upstream)
