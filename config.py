@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_timeout_seconds: float = Field(default=300.0, gt=0)
     openai_max_retries: int = Field(default=2, ge=0, le=10)
+    # Issue 12 (hardening): a timed-out edit may be billed upstream, so timeouts are not retried.
+    openai_retry_timeouts: bool = Field(
+        default=False, description="Let the SDK retry timed-out calls too (each retry may be billed)"
+    )
     image_backend: Literal["auto", "openai", "draft"] = "auto"
     default_image_model: str = "gpt-image-2.5-flare"
     generation_concurrency: int = Field(default=4, ge=1, le=256)
