@@ -88,6 +88,13 @@ class Settings(BaseSettings):
         default="memory://",
         description="`limits` storage URI; memory:// is per process, redis://host:6379 shares limits",
     )
+    # Issue 12 (hardening): failed authentication per client address / key prefix, 0 = off.
+    auth_failures_per_minute: int = Field(
+        default=20, ge=0, description="Failed authentications per minute per client address before 429"
+    )
+    auth_failures_per_key_prefix_per_minute: int = Field(
+        default=10, ge=0, description="Failed authentications per minute per key prefix before 429"
+    )
     max_active_jobs_per_workspace: int = Field(
         default=20, ge=0, description="Queued + running generation jobs a workspace may have at once"
     )

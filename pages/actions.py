@@ -26,6 +26,7 @@ from errors import (
     InvalidInput,
     PayloadTooLarge,
     StoryloomError,
+    TooManyRequests,
     Unauthorized,
     UnsupportedMediaType,
 )
@@ -63,12 +64,19 @@ def _text_fields(form: dict[str, str], names: tuple[str, ...]) -> dict[str, str]
 
 
 @router.post("/login")
-async def login(request: Request, form: CsrfForm, session: SessionDep) -> Response:
+async def login(request: Request, form: CsrfForm, session: SessionDep, rt: RuntimeDep) -> Response:
     key = form.get("api_key", "").strip()
     target = safe_next(form.get("next"))
     try:
         caller: Caller = await run_in_threadpool(authenticate, session, key)
-    except Unauthorized:
+    except Unauthorized as exc:
+        client = request.client.host if request.client else None
+        refusal = rt.auth_throttle.refuse(exc, client, key)
+        if isinstance(refusal, TooManyRequests):
+            context = {"next": target, "error": f"Too many failed attempts. {refusal.message.capitalize()}."}
+            response = render(request, "login.html", context, 429)
+            response.headers.update(refusal.headers)
+            return response
         context = {"next": target, "error": "That API key is unknown or revoked. Check it and try again."}
         return render(request, "login.html", context, 401)
     finally:

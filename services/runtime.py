@@ -28,6 +28,7 @@ from generation.pricing import Price, load_prices
 from generation.queue import JobQueue
 from generation.runner import JobRunner
 from library.similarity import SimilarityCache
+from services.auth_throttle import FailedAuthThrottle
 from services.metrics import JobCounts, Metrics
 from services.ratelimit import KeyRateLimiter
 from storage.db import make_engine, migrate, prepare_database_dir
@@ -53,6 +54,7 @@ class Runtime:
     metrics: Metrics
     limiter: KeyRateLimiter
     similarity: SimilarityCache
+    auth_throttle: FailedAuthThrottle
     # The quota's and /usage's idea of "now"; tests replace it to cross midnight.
     clock: Clock = utcnow
     version: str = VERSION
@@ -150,4 +152,5 @@ def build_runtime(settings: Settings) -> Runtime:
         metrics=Metrics(),
         limiter=KeyRateLimiter.from_settings(settings),
         similarity=SimilarityCache(),
+        auth_throttle=FailedAuthThrottle.from_settings(settings),
     )
