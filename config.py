@@ -88,6 +88,10 @@ class Settings(BaseSettings):
         default="memory://",
         description="`limits` storage URI; memory:// is per process, redis://host:6379 shares limits",
     )
+    # Issue 12 (hardening): browser sessions end this long after their last use (sliding).
+    session_lifetime_seconds: int = Field(
+        default=12 * 3600, gt=0, description="Browser session lifetime after its last use (sliding)"
+    )
     # Issue 12 (hardening): failed authentication per client address / key prefix, 0 = off.
     auth_failures_per_minute: int = Field(
         default=20, ge=0, description="Failed authentications per minute per client address before 429"

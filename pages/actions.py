@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from accounts.service import Caller, authenticate
+from accounts.sessions import end_session, start_session
 from characters import service
 from characters.schemas import CharacterCreate, CharacterUpdate
 from config import Settings
@@ -81,15 +82,29 @@ async def login(request: Request, form: CsrfForm, session: SessionDep, rt: Runti
         return render(request, "login.html", context, 401)
     finally:
         await run_in_threadpool(session.rollback)
+    token = await run_in_threadpool(_start_session, session, caller)
     current = web_session(request)
-    current.log_in(caller)
+    current.log_in(caller, token)
     current.flash("info", f"Logged in to workspace {caller.workspace_name}.")
     return redirect(target)
 
 
+def _start_session(session: Session, caller: Caller) -> str:
+    with write_transaction(session):
+        return start_session(session, caller.key_id, caller.workspace_id)
+
+
+def _end_session(session: Session, token: str) -> None:
+    with write_transaction(session):
+        end_session(session, token)
+
+
 @router.post("/logout")
-async def logout(request: Request, form: CsrfForm) -> Response:
-    web_session(request).log_out()
+async def logout(request: Request, form: CsrfForm, session: SessionDep) -> Response:
+    current = web_session(request)
+    if current.token:
+        await run_in_threadpool(_end_session, session, current.token)
+    current.log_out()
     return redirect("/ui/login")
 
 
