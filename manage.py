@@ -26,9 +26,9 @@ from accounts import service as auth
 from accounts import usage
 from config import Settings
 from errors import NotFound
+from library.sweep import sweep_unreferenced
 from storage.db import open_database, write_session
 from storage.files import LocalFileStore
-from storage.sweep import sweep_unreferenced
 from storage.timeutil import utcnow
 
 

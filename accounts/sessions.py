@@ -12,22 +12,13 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlmodel import Field, Session, SQLModel, col, delete, select
+from sqlmodel import Session, col, delete, select
 
-from storage.timeutil import timestamp_column, utcnow
+from accounts.models import BrowserSession
+from storage.timeutil import utcnow
 
 # Refresh `last_seen_at` at most this often: a page view should not always be a write.
 TOUCH_EVERY = timedelta(minutes=1)
-
-
-class BrowserSession(SQLModel, table=True):
-    __tablename__ = "browser_session"
-
-    token_hash: str = Field(primary_key=True, max_length=64)
-    key_id: int = Field(foreign_key="api_key.id", index=True, ondelete="CASCADE")
-    workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE")
-    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
-    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
 
 
 def _hash(token: str) -> str:

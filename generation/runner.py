@@ -26,6 +26,7 @@ from library import service as library
 from library.models import Image
 from library.similarity import SimilarityCache
 from storage.db import write_session
+from storage.decode_gate import DecodeGate
 from storage.files import FileStore
 from storage.imaging import CONTENT_TYPES, EXTENSIONS
 from storage.timeutil import utcnow
@@ -50,7 +51,9 @@ class JobRunner:
         backend: ImageBackend,
         similarity: SimilarityCache,
         prices: Mapping[str, Price] | None = None,
+        decode_gate: DecodeGate | None = None,
     ) -> None:
+        self.decode_gate = decode_gate
         self.engine = engine
         self.settings = settings
         self.store = store
@@ -145,7 +148,9 @@ class JobRunner:
     def _complete(self, claimed: Claimed, result: BackendResult) -> None:
         try:
             processed = [
-                library.prepare(self.settings, image.data, name=f"output {i + 1}", field="images")
+                library.prepare(
+                    self.settings, image.data, gate=self.decode_gate, name=f"output {i + 1}", field="images"
+                )
                 for i, image in enumerate(result.images)
             ]
         except StoryloomError as exc:

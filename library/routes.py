@@ -63,7 +63,7 @@ def _ingest(
     processed: list[ProcessedImage] = []
     for name, source in sources:
         data = source.read_bytes() if isinstance(source, UploadedFile) else source
-        processed.append(library.prepare(settings, data, name=name, field=field))
+        processed.append(library.prepare(settings, data, gate=rt.decode_gate, name=name, field=field))
         del data
     stored = library.store_processed(
         session,

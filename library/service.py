@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +29,7 @@ from library.tags import characters_shown, images_showing, tag_images
 from services.signing import signed_url
 from storage.counters import bump_library_version, take_image_number
 from storage.db import write_transaction
-from storage.decode_gate import decode_gate
+from storage.decode_gate import DecodeGate
 from storage.files import FileStore, content_key
 from storage.imaging import EXTENSIONS, THUMBNAIL_FORMAT, ProcessedImage, process_image
 from storage.timeutil import iso_utc
@@ -43,12 +44,22 @@ class StoredImage:
     similar_to: list[int] = field(default_factory=list)
 
 
-def prepare(settings: Settings, data: bytes, *, name: str = "image", field: str = "files") -> ProcessedImage:
+def prepare(
+    settings: Settings,
+    data: bytes,
+    *,
+    gate: DecodeGate | None = None,
+    name: str = "image",
+    field: str = "files",
+) -> ProcessedImage:
     """The heavy part of storing (decode, thumbnail, hash): call it outside any transaction.
 
-    At most IMAGE_WORKERS of these run at once in this process (storage/decode_gate.py).
+    With the runtime's `gate`, at most IMAGE_WORKERS of these decode at once (storage/decode_gate.py).
     """
-    gate = decode_gate(settings.image_workers)
+
+    def admit(cost: int) -> AbstractContextManager[None]:
+        return nullcontext() if gate is None else gate.slot(settings.image_wait_seconds, cost)
+
     return process_image(
         data,
         max_pixels=settings.max_image_pixels,
@@ -57,7 +68,7 @@ def prepare(settings: Settings, data: bytes, *, name: str = "image", field: str 
         max_aspect=settings.max_image_aspect_ratio,
         name=name,
         field=field,
-        admit=lambda cost: gate.slot(settings.image_wait_seconds, cost),
+        admit=admit,
     )
 
 

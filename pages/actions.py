@@ -194,7 +194,9 @@ def _ingest(
 ) -> list[library.StoredImage]:
     service.get_character(session, caller.workspace_id, character_id)
     end_read(session)
-    processed = [library.prepare(rt.settings, f.read_bytes(), name=f.filename) for f in files]
+    processed = [
+        library.prepare(rt.settings, f.read_bytes(), gate=rt.decode_gate, name=f.filename) for f in files
+    ]
     return library.store_processed(
         session, rt.settings, rt.store, rt.similarity, caller.workspace_id, processed,
         character_id=character_id,

@@ -28,13 +28,14 @@ from generation.pricing import Price, load_prices
 from generation.queue import JobQueue
 from generation.runner import JobRunner
 from library.similarity import SimilarityCache
+from library.sweep import sweep_unreferenced
 from services.auth_throttle import FailedAuthThrottle
 from services.metrics import JobCounts, Metrics
 from services.ratelimit import KeyRateLimiter
 from storage.db import make_engine, migrate, prepare_database_dir
+from storage.decode_gate import DecodeGate
 from storage.files import FileStore, LocalFileStore
 from storage.space import ensure_reserve
-from storage.sweep import sweep_unreferenced
 from storage.timeutil import utcnow
 
 VERSION = "0.1.0"
@@ -55,6 +56,7 @@ class Runtime:
     limiter: KeyRateLimiter
     similarity: SimilarityCache
     auth_throttle: FailedAuthThrottle
+    decode_gate: DecodeGate
     # The quota's and /usage's idea of "now"; tests replace it to cross midnight.
     clock: Clock = utcnow
     version: str = VERSION
@@ -103,7 +105,9 @@ class Runtime:
         resolve_model(settings.default_image_model, self.clock().date(), field="default_image_model")
         backend = make_backend(settings, observer=self.metrics.observe_upstream)
         queue = JobQueue(
-            JobRunner(self.engine, settings, self.store, backend, self.similarity, self.prices),
+            JobRunner(
+                self.engine, settings, self.store, backend, self.similarity, self.prices, self.decode_gate
+            ),
             concurrency=settings.generation_concurrency,
         )
         self._backend, self._jobs = backend, queue
@@ -153,4 +157,5 @@ def build_runtime(settings: Settings) -> Runtime:
         limiter=KeyRateLimiter.from_settings(settings),
         similarity=SimilarityCache(),
         auth_throttle=FailedAuthThrottle.from_settings(settings),
+        decode_gate=DecodeGate(settings.image_workers),
     )

@@ -1,8 +1,8 @@
 """How many images are decoded at once, and giving their memory back to the OS afterwards.
 
 A decode costs up to MAX_IMAGE_PIXELS × 4 bytes (200 MB at the default), whichever thread asks:
-an upload, the HTML upload form or a generation job storing its outputs. One gate per process
-(memory is per process) lets IMAGE_WORKERS decodes run (a huge one counts as several, see
+an upload, the HTML upload form or a generation job storing its outputs. One gate, held by the
+runtime (memory is per process), lets IMAGE_WORKERS decodes run (a huge one counts as several, see
 `DecodeGate`); the others wait, at most
 IMAGE_WAIT_SECONDS, then get 503 `busy` with Retry-After rather than queueing without bound.
 
@@ -68,6 +68,7 @@ class DecodeGate:
     """
 
     def __init__(self, slots: int) -> None:
+        tune_allocator()
         self._slots = slots
         self._free = slots
         self._cond = threading.Condition()
@@ -101,17 +102,3 @@ class DecodeGate:
                 self._cond.notify_all()
             if last:
                 release_memory()
-
-
-_gates: dict[int, DecodeGate] = {}
-_gates_lock = threading.Lock()
-
-
-def decode_gate(slots: int) -> DecodeGate:
-    """The process's gate for this many slots (one per IMAGE_WORKERS value, normally just one)."""
-    with _gates_lock:
-        gate = _gates.get(slots)
-        if gate is None:
-            gate = _gates[slots] = DecodeGate(slots)
-            tune_allocator()
-        return gate

@@ -1,7 +1,6 @@
 """Imports every table module so SQLModel.metadata (and so Alembic) sees the whole schema."""
 
-from accounts.models import ApiKey, Workspace
-from accounts.sessions import BrowserSession
+from accounts.models import ApiKey, BrowserSession, Workspace
 from characters.models import Character, CharacterReference
 from generation.models import Generation
 from library.models import Image, ImageCharacter

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlmodel import select
 
-from accounts.sessions import BrowserSession
+from accounts.models import BrowserSession
 from pages.session import COOKIE_NAME
 from storage.db import write_session
 from storage.timeutil import utcnow

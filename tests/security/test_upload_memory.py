@@ -19,7 +19,7 @@ from PIL import Image
 
 from api_server import create_app
 from errors import InvalidInput, PayloadTooLarge
-from storage.decode_gate import SLOT_BYTES, DecodeGate, ServiceBusy, decode_gate
+from storage.decode_gate import SLOT_BYTES, DecodeGate, ServiceBusy
 from storage.imaging import process_image
 from tests.conftest import make_settings, new_key
 from tests.imagegen import bomb_png, chunk, encode, png, upload
@@ -64,7 +64,7 @@ def test_the_side_and_ratio_are_settings(tmp_path: Path) -> None:
 
 def test_uploads_wait_for_a_decode_slot_and_get_503_when_none_frees_up(tmp_path: Path) -> None:
     app = create_app(make_settings(tmp_path / "data", image_workers=1, image_wait_seconds=0.2))
-    gate = decode_gate(1)
+    gate = app.state.runtime.decode_gate
     with TestClient(app) as client:
         auth = {"Authorization": f"Bearer {new_key(app)}"}
         with gate.slot(0):  # another decode holds the only slot
