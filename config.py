@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     generation_concurrency: int = Field(default=4, ge=1, le=256)
     sync_wait_seconds: float = Field(default=120.0, ge=0)
     max_job_attempts: int = Field(default=3, ge=1)
+    # Issue 12 (hardening): no job stays `running` forever.
+    job_running_deadline_seconds: float = Field(
+        default=1800.0, gt=0, description="A job running this long with no worker holding it is failed"
+    )
+    job_watchdog_interval_seconds: float = Field(
+        default=60.0, gt=0, description="How often the watchdog looks for stalled jobs"
+    )
 
     # Fair use and accounting (issue 4). Every limit: 0 = unlimited.
     rate_limit_per_minute: int = Field(

@@ -12,10 +12,13 @@ The backend and the job queue bind to the event loop they start on, so they are 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from anyio import to_thread
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -32,7 +35,7 @@ from library.sweep import sweep_unreferenced
 from services.auth_throttle import FailedAuthThrottle
 from services.metrics import JobCounts, Metrics
 from services.ratelimit import KeyRateLimiter
-from storage.db import make_engine, migrate, prepare_database_dir
+from storage.db import make_engine, migrate, prepare_database_dir, write_session
 from storage.decode_gate import DecodeGate
 from storage.files import FileStore, LocalFileStore
 from storage.space import ensure_reserve
@@ -62,6 +65,7 @@ class Runtime:
     version: str = VERSION
     _backend: ImageBackend | None = field(default=None, repr=False)
     _jobs: JobQueue | None = field(default=None, repr=False)
+    _watchdog: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
     def backend(self) -> ImageBackend:
@@ -117,6 +121,7 @@ class Runtime:
             leftover = jobs.resumable_job_ids(session)
         for job_id in leftover:
             queue.submit(job_id)
+        self._watchdog = asyncio.create_task(self._watch_jobs(queue), name="storyloom-job-watchdog")
         log.info(
             "image backend: %s (model %s, %d workers); %d unfinished job(s) resumed",
             backend.name,
@@ -124,6 +129,24 @@ class Runtime:
             settings.generation_concurrency,
             len(leftover),
         )
+
+    async def _watch_jobs(self, queue: JobQueue) -> None:
+        """Every JOB_WATCHDOG_INTERVAL_SECONDS, fail `running` jobs past the deadline that no worker holds."""
+        deadline = timedelta(seconds=self.settings.job_running_deadline_seconds)
+        while True:
+            await asyncio.sleep(self.settings.job_watchdog_interval_seconds)
+            try:
+                ended = await to_thread.run_sync(self._fail_stalled, set(queue.held), deadline)
+            except Exception:
+                log.exception("job watchdog round failed")
+                continue
+            for job_id in ended:
+                log.warning("job %s was running past its deadline with no worker; failed it", job_id)
+                queue.ended_elsewhere(job_id)
+
+    def _fail_stalled(self, held: set[str], deadline: timedelta) -> list[str]:
+        with write_session(self.engine) as session:
+            return jobs.fail_stalled(session, held, deadline)
 
     def _job_counts(self, queue: JobQueue) -> JobCounts:
         """Jobs by status across all workspaces (operators' view) and the jobs waiting for a worker."""
@@ -133,6 +156,10 @@ class Runtime:
     async def stop(self) -> None:
         """Stop the workers; jobs they held stay `running` and are resumed at the next start."""
         self.metrics.set_job_source(None)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            await asyncio.gather(self._watchdog, return_exceptions=True)
+            self._watchdog = None
         if self._jobs is not None:
             await self._jobs.stop()
         if self._backend is not None:
