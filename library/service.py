@@ -151,6 +151,7 @@ def store_processed(
             generation_id=generation_id,
             prompt=prompt,
             character_id=character_id,
+            tags=tags,
             before_commit=before_commit,
         )
     except BaseException:
@@ -173,6 +174,7 @@ def _store_rows(
     generation_id: str | None,
     prompt: str | None,
     character_id: int | None,
+    tags: Sequence[int],
     before_commit: Callable[[Session, list[StoredImage]], None] | None,
 ) -> list[StoredImage]:
     distance = settings.near_duplicate_distance
