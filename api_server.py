@@ -7,15 +7,18 @@ and HTTP errors) into the API's single error shape.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accounts.routes import router as usage_router
+from api.headers import AllowedMethods, SecurityHeaders
 from api.middleware import MetricsMiddleware, RateLimitHeaders, RequestLogMiddleware
 from api.operations import router as operations_router
 from characters.routes import router as characters_router
@@ -26,6 +29,7 @@ from library.routes import router as images_router
 from pages import mount_web
 from services.request_log import configure_logging
 from services.runtime import build_runtime
+from storage.space import full_disk_error, is_disk_full
 
 log = logging.getLogger("storyloom")
 
@@ -81,6 +85,17 @@ def install_error_handlers(app: FastAPI) -> None:
         code = HTTP_CODES.get(exc.status_code, "error")
         return JSONResponse(error_body(code, str(exc.detail), None), exc.status_code, headers=exc.headers)
 
+    async def _disk_full(_: Request, exc: Exception) -> JSONResponse:
+        # Wherever it surfaced (spooling an upload, the file store, SQLite): 507, no trace.
+        if not is_disk_full(exc):
+            raise exc  # to the 500 handler below
+        log.warning("disk full: %s", type(exc).__name__)
+        full = full_disk_error()
+        return JSONResponse(error_body(full.code, full.message, None), full.status_code)
+
+    for kind in (OSError, SQLAlchemyError, sqlite3.Error):
+        app.add_exception_handler(kind, _disk_full)
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
@@ -106,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added innermost first: the request log wraps everything, so it times and ids every answer.
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
+    app.add_middleware(AllowedMethods, routes=app.router.routes)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLogMiddleware)
     app.include_router(operations_router)
     app.include_router(characters_router)

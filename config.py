@@ -44,16 +44,45 @@ class Settings(BaseSettings):
     near_duplicate_distance: int = Field(default=8, ge=0, le=64)
     signed_url_ttl_seconds: int = Field(default=3600, gt=0)
 
+    # Bounded upload memory (issue 12, hardening).
+    max_image_side: int = Field(default=12_000, gt=0, description="Longest side in pixels an upload may have")
+    max_image_aspect_ratio: float = Field(
+        default=20.0, ge=1, description="Longer side / shorter side above which an upload is refused"
+    )
+    image_workers: int = Field(
+        default=2, ge=1, le=64, description="Images decoded at once per process (~200 MB each at most)"
+    )
+    storage_degraded_free_bytes: int = Field(
+        default=500 * MB, ge=0, description="Free space under which /health says storage is degraded"
+    )
+    storage_reserve_bytes: int = Field(
+        default=16 * MB, ge=0, description="Reserve file in DATA_DIR freed so deletes work on a full disk"
+    )
+    image_wait_seconds: float = Field(
+        default=120.0, ge=0, description="How long an upload waits for a decode slot before 503 busy"
+    )
+
     # Scene generation (the scene-generation issue builds on these).
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_timeout_seconds: float = Field(default=300.0, gt=0)
     openai_max_retries: int = Field(default=2, ge=0, le=10)
+    # Issue 12 (hardening): a timed-out edit may be billed upstream, so timeouts are not retried.
+    openai_retry_timeouts: bool = Field(
+        default=False, description="Let the SDK retry timed-out calls too (each retry may be billed)"
+    )
     image_backend: Literal["auto", "openai", "draft"] = "auto"
     default_image_model: str = "gpt-image-2.5-flare"
     generation_concurrency: int = Field(default=4, ge=1, le=256)
     sync_wait_seconds: float = Field(default=120.0, ge=0)
     max_job_attempts: int = Field(default=3, ge=1)
+    # Issue 12 (hardening): no job stays `running` forever.
+    job_running_deadline_seconds: float = Field(
+        default=1800.0, gt=0, description="A job running this long with no worker holding it is failed"
+    )
+    job_watchdog_interval_seconds: float = Field(
+        default=60.0, gt=0, description="How often the watchdog looks for stalled jobs"
+    )
 
     # Fair use and accounting (issue 4). Every limit: 0 = unlimited.
     rate_limit_per_minute: int = Field(
@@ -65,6 +94,17 @@ class Settings(BaseSettings):
     rate_limit_storage: str = Field(
         default="memory://",
         description="`limits` storage URI; memory:// is per process, redis://host:6379 shares limits",
+    )
+    # Issue 12 (hardening): browser sessions end this long after their last use (sliding).
+    session_lifetime_seconds: int = Field(
+        default=12 * 3600, gt=0, description="Browser session lifetime after its last use (sliding)"
+    )
+    # Issue 12 (hardening): failed authentication per client address / key prefix, 0 = off.
+    auth_failures_per_minute: int = Field(
+        default=20, ge=0, description="Failed authentications per minute per client address before 429"
+    )
+    auth_failures_per_key_prefix_per_minute: int = Field(
+        default=10, ge=0, description="Failed authentications per minute per key prefix before 429"
     )
     max_active_jobs_per_workspace: int = Field(
         default=20, ge=0, description="Queued + running generation jobs a workspace may have at once"

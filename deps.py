@@ -52,7 +52,11 @@ def get_caller(request: Request, session: SessionDep) -> Caller:
     token = parse_bearer(request.headers.get("authorization"))
     if token is None:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'", field="Authorization")
-    caller = authenticate(session, token)
+    try:
+        caller = authenticate(session, token)
+    except Unauthorized as exc:
+        client = request.client.host if request.client else None
+        raise get_runtime(request).auth_throttle.refuse(exc, client, token) from None
     # End the read transaction so its pooled connection goes back now: a request that then waits
     # (POST /generate-image, up to SYNC_WAIT_SECONDS) must not hold one, or 15 waiting requests
     # exhaust the pool and the job workers they wait for can never get one.

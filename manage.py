@@ -4,6 +4,8 @@ Accounting: `set-quota --workspace W --images N` (0 = unlimited; `--default` fol
 DAILY_IMAGE_QUOTA again), `workspaces` (quotas and today's use), `usage [--workspace W]
 [--from D] [--to D] [--group-by day|model|key]` (the table `GET /usage` answers with).
 
+`gc` removes image files no row names (what start-up does too).
+
 `first-key` makes a key only when none is active (what `make run` calls on a fresh machine).
 A new key is printed alone on the last line, once: only its hash is kept.
 
@@ -24,7 +26,9 @@ from accounts import service as auth
 from accounts import usage
 from config import Settings
 from errors import NotFound
+from library.sweep import sweep_unreferenced
 from storage.db import open_database, write_session
+from storage.files import LocalFileStore
 from storage.timeutil import utcnow
 
 
@@ -93,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     amount.add_argument("--images", type=int, help="images per UTC day; 0 = unlimited")
     amount.add_argument("--default", action="store_true", help="follow DAILY_IMAGE_QUOTA again")
     sub.add_parser("workspaces", help="list workspaces with their daily quota and today's use")
+    sub.add_parser("gc", help="remove image files that no image row names")
     report = sub.add_parser("usage", help="generations, tokens and estimated cost")
     report.add_argument("--workspace", help="one workspace (default: each workspace in turn)")
     report.add_argument("--from", dest="start", help="YYYY-MM-DD (default: 30 days before --to)")
@@ -139,6 +144,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"workspace {ws.name!r}: daily image quota {shown}")
         elif args.command == "workspaces":
             _workspaces(engine, settings)
+        elif args.command == "gc":
+            store = LocalFileStore(settings.images_dir, settings.tmp_dir)
+            with Session(engine, expire_on_commit=False) as session:
+                swept = sweep_unreferenced(session, store, settings.images_dir)
+            print(f"removed {swept.files} unreferenced file(s), {swept.bytes:,} bytes")
         elif args.command == "usage":
             _usage(engine, args)
         elif args.command == "revoke-key":

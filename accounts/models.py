@@ -32,3 +32,15 @@ class ApiKey(SQLModel, table=True):
     prefix: str = Field(max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
     revoked_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
+
+
+class BrowserSession(SQLModel, table=True):
+    """A logged-in browser (accounts/sessions.py): only the sha256 of the cookie's token is kept."""
+
+    __tablename__ = "browser_session"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    key_id: int = Field(foreign_key="api_key.id", index=True, ondelete="CASCADE")
+    workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())

@@ -5,7 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ["bench.bench_library", "bench.bench_ratelimit", "bench.bench_generate"]
+BENCHES = [
+    "bench.bench_library",
+    "bench.bench_ratelimit",
+    "bench.bench_generate",
+    "bench.bench_upload_memory",
+]
 
 
 def main() -> int:

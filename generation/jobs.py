@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
@@ -151,3 +152,34 @@ def count_by_status(session: Session) -> dict[str, int]:
     """Jobs by status across all workspaces: one GROUP BY, for the metrics scrape."""
     rows = session.exec(select(Generation.status, func.count()).group_by(Generation.status)).all()
     return {status: count for status, count in rows}
+
+
+def fail_stalled(
+    session: Session, held: set[str], deadline: timedelta, now: datetime | None = None
+) -> list[str]:
+    """Fail jobs `running` for longer than `deadline` that no worker of this process holds.
+
+    Such a job lost its worker without a trace (a bug, a failed failure write): nothing would
+    ever end it, and it would count against the active-job cap and the quota forever.
+    """
+    cutoff = (now or utcnow()) - deadline
+    stalled = session.exec(
+        select(Generation).where(
+            Generation.status == JobStatus.running,
+            col(Generation.started_at) < cutoff,
+        )
+    ).all()
+    ended = []
+    for job in stalled:
+        if job.id in held:
+            continue
+        mark_failed(
+            job,
+            StoryloomError(
+                "the job stopped making progress and was ended by the watchdog", code="job_stalled"
+            ),
+            status=500,
+        )
+        session.add(job)
+        ended.append(job.id)
+    return ended

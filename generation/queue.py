@@ -29,6 +29,7 @@ class JobQueue:
         self._current: dict[asyncio.Task[None], str] = {}
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._tails: set[asyncio.Task[None]] = set()
+        self._held: set[str] = set()  # submitted and not finished: waiting, running or storing
         self._stopping = False
 
     @property
@@ -60,8 +61,18 @@ class JobQueue:
         self._workers.clear()
         self._current.clear()
 
+    @property
+    def held(self) -> frozenset[str]:
+        """Jobs this pool will still run or finish (the watchdog leaves these alone)."""
+        return frozenset(self._held)
+
     def submit(self, job_id: str) -> None:
+        self._held.add(job_id)
         self._queue.put_nowait(job_id)
+
+    def ended_elsewhere(self, job_id: str) -> None:
+        """A job ended outside the pool (the watchdog): wake whoever waits for it."""
+        self._notify(job_id)
 
     def watch(self, job_id: str) -> asyncio.Event:
         """Register interest before checking the job's status, so a finish in between is not missed."""
@@ -85,6 +96,7 @@ class JobQueue:
         return True
 
     def _notify(self, job_id: str) -> None:
+        self._held.discard(job_id)
         for event in self._waiters.pop(job_id, set()):
             event.set()
 

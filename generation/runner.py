@@ -11,8 +11,10 @@ import logging
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 
+import anyio
 from anyio import to_thread
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from config import Settings
@@ -26,11 +28,40 @@ from library import service as library
 from library.models import Image
 from library.similarity import SimilarityCache
 from storage.db import write_session
+from storage.decode_gate import DecodeGate
 from storage.files import FileStore
 from storage.imaging import CONTENT_TYPES, EXTENSIONS
+from storage.space import is_disk_full
 from storage.timeutil import utcnow
 
 log = logging.getLogger("storyloom.jobs")
+
+
+# Waits before retrying a claim that met a transient database error (then the job fails).
+TRANSIENT_BACKOFF_SECONDS = (0.1, 0.5, 2.0)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """SQLite busy beyond its timeout: worth another try a little later."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
+
+
+def job_error(exc: BaseException) -> tuple[StoryloomError, int | None]:
+    """The error a failed job records, with a code an author or operator can act on."""
+    if isinstance(exc, StoryloomError):
+        return exc, None
+    if is_disk_full(exc):
+        return StoryloomError("the server's disk is full; the job could not run", code="storage_full"), 507
+    if isinstance(exc, FileNotFoundError):
+        return (
+            StoryloomError(
+                "a reference image's file is missing on the server",
+                field="reference_images",
+                code="reference_missing",
+            ),
+            500,
+        )
+    return StoryloomError("the job failed because of an internal error", code="internal_error"), 500
 
 
 @dataclass(frozen=True)
@@ -50,7 +81,9 @@ class JobRunner:
         backend: ImageBackend,
         similarity: SimilarityCache,
         prices: Mapping[str, Price] | None = None,
+        decode_gate: DecodeGate | None = None,
     ) -> None:
+        self.decode_gate = decode_gate
         self.engine = engine
         self.settings = settings
         self.store = store
@@ -63,8 +96,16 @@ class JobRunner:
         return estimate_cost(model, usage, self.prices, backend=self.backend.name)
 
     async def __call__(self, job_id: str) -> Awaitable[None] | None:
-        """Claim and call the backend; the storing is returned as a tail for the queue to run."""
-        claimed = await to_thread.run_sync(self._claim, job_id)
+        """Claim and call the backend; the storing is returned as a tail for the queue to run.
+
+        Every failure path ends the job: a transient database error ("database is locked") is
+        retried with backoff; anything else fails the job at once with a clear code.
+        """
+        try:
+            claimed = await self._claim_with_retries(job_id)
+        except Exception as exc:  # noqa: BLE001 - recorded on the job; logged by _record_failure
+            await self._record_failure(job_id, exc)
+            return None
         if claimed is None:
             return None
         try:
@@ -80,13 +121,27 @@ class JobRunner:
         except Exception as exc:  # noqa: BLE001 - recorded on the job; logged by _record_failure
             await self._record_failure(claimed.job_id, exc)
 
+    async def _claim_with_retries(self, job_id: str) -> Claimed | None:
+        for delay in (*TRANSIENT_BACKOFF_SECONDS, None):
+            try:
+                return await to_thread.run_sync(self._claim, job_id)
+            except Exception as exc:
+                if delay is None or not is_transient(exc):
+                    raise
+                log.warning("job %s: transient database error (%s); retrying in %.1f s", job_id, exc, delay)
+                await anyio.sleep(delay)
+        return None  # unreachable: the last round either returns or raises
+
     async def _record_failure(self, job_id: str, exc: Exception) -> None:
-        if isinstance(exc, StoryloomError):
-            await to_thread.run_sync(self._fail, job_id, exc)
-            return
-        log.exception("job %s failed unexpectedly", job_id, exc_info=exc)
-        error = StoryloomError("the job failed because of an internal error", code="internal_error")
-        await to_thread.run_sync(self._fail, job_id, error, 500)
+        error, status = job_error(exc)
+        if error.code == "internal_error":
+            log.exception("job %s failed unexpectedly", job_id, exc_info=exc)
+        else:
+            log.warning("job %s failed: %s (%s)", job_id, error.code, type(exc).__name__)
+        try:
+            await to_thread.run_sync(self._fail, job_id, error, status)
+        except Exception:
+            log.exception("job %s: could not record its failure; the watchdog will end it", job_id)
 
     def _claim(self, job_id: str) -> Claimed | None:
         with write_session(self.engine) as session:
@@ -96,8 +151,11 @@ class JobRunner:
             snapshot = Generation.model_validate(job.model_dump())
         try:
             request = self._backend_request(snapshot)
-        except StoryloomError as exc:
-            self._fail(job_id, exc)
+        except Exception as exc:
+            error, status = job_error(exc)
+            if error.code == "internal_error":
+                log.exception("job %s: preparing the request failed", job_id, exc_info=exc)
+            self._fail(job_id, error, status)
             return None
         cast = tuple(c["id"] for c in snapshot.characters if isinstance(c.get("id"), int))
         return Claimed(job_id, snapshot.workspace_id, request, cast)
@@ -145,7 +203,9 @@ class JobRunner:
     def _complete(self, claimed: Claimed, result: BackendResult) -> None:
         try:
             processed = [
-                library.prepare(self.settings, image.data, name=f"output {i + 1}", field="images")
+                library.prepare(
+                    self.settings, image.data, gate=self.decode_gate, name=f"output {i + 1}", field="images"
+                )
                 for i, image in enumerate(result.images)
             ]
         except StoryloomError as exc:

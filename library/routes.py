@@ -30,6 +30,7 @@ from services.signing import verify
 from storage.db import end_read
 from storage.files import FileStore
 from storage.imaging import CONTENT_TYPES, ProcessedImage
+from storage.space import with_reserve
 
 router = APIRouter(tags=["images"])
 FILE_CACHE_CONTROL = "private, max-age=3600"
@@ -62,7 +63,7 @@ def _ingest(
     processed: list[ProcessedImage] = []
     for name, source in sources:
         data = source.read_bytes() if isinstance(source, UploadedFile) else source
-        processed.append(library.prepare(settings, data, name=name, field=field))
+        processed.append(library.prepare(settings, data, gate=rt.decode_gate, name=name, field=field))
         del data
     stored = library.store_processed(
         session,
@@ -100,6 +101,8 @@ async def _read_base64_json(request: Request, settings: Settings) -> bytes:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}", code="malformed_json") from None
+    except RecursionError:
+        raise BadRequest("request body nests JSON too deeply", code="malformed_json") from None
     value = payload.get(BASE64_FIELD) if isinstance(payload, dict) else None
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput('send multipart \'files\' or JSON {"image_base64": "..."}', field=BASE64_FIELD)
@@ -197,7 +200,10 @@ def similar_images(
 
 @router.delete("/images/{number}", status_code=204)
 def delete_image(number: int, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> Response:
-    library.delete_image(session, rt.store, caller.workspace_id, number)
+    # On a full disk SQLite cannot even log the delete: free the reserve and try once more.
+    with_reserve(
+        rt.settings.data_dir, lambda: library.delete_image(session, rt.store, caller.workspace_id, number)
+    )
     return Response(status_code=204)
 
 

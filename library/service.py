@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from library.tags import characters_shown, images_showing, tag_images
 from services.signing import signed_url
 from storage.counters import bump_library_version, take_image_number
 from storage.db import write_transaction
+from storage.decode_gate import DecodeGate
 from storage.files import FileStore, content_key
 from storage.imaging import EXTENSIONS, THUMBNAIL_FORMAT, ProcessedImage, process_image
 from storage.timeutil import iso_utc
@@ -42,14 +44,31 @@ class StoredImage:
     similar_to: list[int] = field(default_factory=list)
 
 
-def prepare(settings: Settings, data: bytes, *, name: str = "image", field: str = "files") -> ProcessedImage:
-    """The heavy part of storing (decode, thumbnail, hash): call it outside any transaction."""
+def prepare(
+    settings: Settings,
+    data: bytes,
+    *,
+    gate: DecodeGate | None = None,
+    name: str = "image",
+    field: str = "files",
+) -> ProcessedImage:
+    """The heavy part of storing (decode, thumbnail, hash): call it outside any transaction.
+
+    With the runtime's `gate`, at most IMAGE_WORKERS of these decode at once (storage/decode_gate.py).
+    """
+
+    def admit(cost: int) -> AbstractContextManager[None]:
+        return nullcontext() if gate is None else gate.slot(settings.image_wait_seconds, cost)
+
     return process_image(
         data,
         max_pixels=settings.max_image_pixels,
         thumbnail_size=settings.thumbnail_size,
+        max_side=settings.max_image_side,
+        max_aspect=settings.max_image_aspect_ratio,
         name=name,
         field=field,
+        admit=admit,
     )
 
 
@@ -60,12 +79,28 @@ def _keys(item: ProcessedImage) -> tuple[str, str]:
     )
 
 
-def _write_files(store: FileStore, item: ProcessedImage) -> None:
+def _write_files(store: FileStore, item: ProcessedImage, written: set[str]) -> None:
+    """Write what is missing, noting in `written` the keys this call created."""
     file_key, thumb_key = _keys(item)
-    if not store.exists(file_key):
-        store.put(file_key, item.data)
-    if not store.exists(thumb_key):
-        store.put(thumb_key, item.thumbnail)
+    for key, data in ((file_key, item.data), (thumb_key, item.thumbnail)):
+        if not store.exists(key):
+            written.add(key)
+            store.put(key, data)
+
+
+def remove_unused_files(session: Session, store: FileStore, keys: Sequence[str]) -> None:
+    """Delete each file that no row (in any workspace) names, under the write lock.
+
+    Uploads re-check their files under that same lock before inserting, so a racing upload of
+    the same bytes either sees the file gone and writes it again, or has its row in already.
+    """
+    if not keys:
+        return
+    with write_transaction(session):
+        for key in keys:
+            if not _key_in_use(session, key):
+                with contextlib.suppress(OSError):
+                    store.delete(key)
 
 
 def _key_in_use(session: Session, key: str) -> bool:
@@ -99,9 +134,52 @@ def store_processed(
     distance = settings.near_duplicate_distance
     index = similarity.get_index(session, workspace_id)
     near = [[n for n, _ in index.neighbours(item.phash_int, distance)] for item in items]
-    # Files first, outside the lock: content-addressed, so a file no row uses is harmless.
+    # Files first, outside the lock (content-addressed). If the rows do not follow (a full
+    # disk, any error), the files this call created and no row names are removed again.
+    written: set[str] = set()
+    try:
+        return _store_rows(
+            session,
+            settings,
+            store,
+            similarity,
+            workspace_id,
+            items,
+            near,
+            written,
+            kind=kind,
+            generation_id=generation_id,
+            prompt=prompt,
+            character_id=character_id,
+            tags=tags,
+            before_commit=before_commit,
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):
+            remove_unused_files(session, store, sorted(written))
+        raise
+
+
+def _store_rows(
+    session: Session,
+    settings: Settings,
+    store: FileStore,
+    similarity: SimilarityCache,
+    workspace_id: int,
+    items: Sequence[ProcessedImage],
+    near: list[list[int]],
+    written: set[str],
+    *,
+    kind: str,
+    generation_id: str | None,
+    prompt: str | None,
+    character_id: int | None,
+    tags: Sequence[int],
+    before_commit: Callable[[Session, list[StoredImage]], None] | None,
+) -> list[StoredImage]:
+    distance = settings.near_duplicate_distance
     for item in items:
-        _write_files(store, item)
+        _write_files(store, item, written)
 
     results: list[StoredImage] = []
     added: list[tuple[int, int]] = []
@@ -116,7 +194,7 @@ def store_processed(
                 results.append(StoredImage(existing, duplicate=True))
                 continue
             # A delete may have removed a shared file since we wrote it; under the lock, check again.
-            _write_files(store, item)
+            _write_files(store, item, written)
             number, last_version = take_image_number(session, workspace_id)
             first_version = last_version if first_version is None else first_version
             file_key, thumb_key = _keys(item)
@@ -253,11 +331,7 @@ def delete_image(session: Session, store: FileStore, workspace_id: int, number: 
         session.exec(delete(Image).where(col(Image.id) == image.id))  # type: ignore[call-overload]
         bump_library_version(session, workspace_id)
     # Files only after the row is gone, under a fresh write lock (the transaction changes no rows).
-    with write_transaction(session):
-        for key in (image.file_key, image.thumb_key):
-            if not _key_in_use(session, key):
-                with contextlib.suppress(OSError):
-                    store.delete(key)
+    remove_unused_files(session, store, [image.file_key, image.thumb_key])
 
 
 def similar_images(

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from accounts.service import Caller, authenticate
+from accounts.sessions import end_session, start_session
 from characters import service
 from characters.schemas import CharacterCreate, CharacterUpdate
 from config import Settings
@@ -26,6 +27,7 @@ from errors import (
     InvalidInput,
     PayloadTooLarge,
     StoryloomError,
+    TooManyRequests,
     Unauthorized,
     UnsupportedMediaType,
 )
@@ -63,25 +65,46 @@ def _text_fields(form: dict[str, str], names: tuple[str, ...]) -> dict[str, str]
 
 
 @router.post("/login")
-async def login(request: Request, form: CsrfForm, session: SessionDep) -> Response:
+async def login(request: Request, form: CsrfForm, session: SessionDep, rt: RuntimeDep) -> Response:
     key = form.get("api_key", "").strip()
     target = safe_next(form.get("next"))
     try:
         caller: Caller = await run_in_threadpool(authenticate, session, key)
-    except Unauthorized:
+    except Unauthorized as exc:
+        client = request.client.host if request.client else None
+        refusal = rt.auth_throttle.refuse(exc, client, key)
+        if isinstance(refusal, TooManyRequests):
+            context = {"next": target, "error": f"Too many failed attempts. {refusal.message.capitalize()}."}
+            response = render(request, "login.html", context, 429)
+            response.headers.update(refusal.headers)
+            return response
         context = {"next": target, "error": "That API key is unknown or revoked. Check it and try again."}
         return render(request, "login.html", context, 401)
     finally:
         await run_in_threadpool(session.rollback)
+    token = await run_in_threadpool(_start_session, session, caller)
     current = web_session(request)
-    current.log_in(caller)
+    current.log_in(caller, token)
     current.flash("info", f"Logged in to workspace {caller.workspace_name}.")
     return redirect(target)
 
 
+def _start_session(session: Session, caller: Caller) -> str:
+    with write_transaction(session):
+        return start_session(session, caller.key_id, caller.workspace_id)
+
+
+def _end_session(session: Session, token: str) -> None:
+    with write_transaction(session):
+        end_session(session, token)
+
+
 @router.post("/logout")
-async def logout(request: Request, form: CsrfForm) -> Response:
-    web_session(request).log_out()
+async def logout(request: Request, form: CsrfForm, session: SessionDep) -> Response:
+    current = web_session(request)
+    if current.token:
+        await run_in_threadpool(_end_session, session, current.token)
+    current.log_out()
     return redirect("/ui/login")
 
 
@@ -171,7 +194,9 @@ def _ingest(
 ) -> list[library.StoredImage]:
     service.get_character(session, caller.workspace_id, character_id)
     end_read(session)
-    processed = [library.prepare(rt.settings, f.read_bytes(), name=f.filename) for f in files]
+    processed = [
+        library.prepare(rt.settings, f.read_bytes(), gate=rt.decode_gate, name=f.filename) for f in files
+    ]
     return library.store_processed(
         session, rt.settings, rt.store, rt.similarity, caller.workspace_id, processed,
         character_id=character_id,

@@ -1,15 +1,19 @@
-"""The browser session: a signed cookie holding the API key's id, the workspace id and a CSRF token.
+"""The browser session: a signed cookie holding the API key's id, the workspace id, a CSRF token
+and the token of a server-side session record (accounts/sessions.py).
 
 The key itself never goes into the cookie; only its row id. Every request looks that row up
-again, so revoking a key (manage.py revoke-key) closes its browser sessions at once. The cookie
-is signed with `settings.signing_key` (itsdangerous), HttpOnly and SameSite=Lax, and carries
-one-shot flash messages for the page after a redirect.
+again, so revoking a key (manage.py revoke-key) closes its browser sessions at once, and checks
+the session record, so logging out ends the session even for a copy of the cookie made before.
+Sessions last SESSION_LIFETIME_SECONDS after their last use. The cookie is signed with
+`settings.signing_key` (itsdangerous), HttpOnly and SameSite=Lax, and carries one-shot flash
+messages for the page after a redirect.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -18,11 +22,11 @@ from starlette.responses import Response
 
 from accounts import service as auth
 from accounts.service import Caller
+from accounts.sessions import check_session
 from deps import SessionDep, get_runtime
-from storage.db import end_read
+from storage.db import end_read, write_transaction
 
 COOKIE_NAME = "storyloom_session"
-MAX_AGE_SECONDS = 14 * 24 * 3600
 SALT = "storyloom.web.session"
 
 
@@ -35,6 +39,7 @@ class WebSession:
     csrf: str
     key_id: int | None = None
     workspace_id: int | None = None
+    token: str | None = None  # names the server-side record (accounts/sessions.py)
     flashes: list[list[str]] = field(default_factory=list)
     dirty: bool = False
 
@@ -48,13 +53,13 @@ class WebSession:
             self.dirty = True
         return shown
 
-    def log_in(self, caller: Caller) -> None:
+    def log_in(self, caller: Caller, token: str) -> None:
         # A fresh CSRF token at login: a token seen before authentication is worth nothing after.
-        self.key_id, self.workspace_id = caller.key_id, caller.workspace_id
+        self.key_id, self.workspace_id, self.token = caller.key_id, caller.workspace_id, token
         self.csrf, self.dirty = secrets.token_urlsafe(32), True
 
     def log_out(self) -> None:
-        self.key_id = self.workspace_id = None
+        self.key_id = self.workspace_id = self.token = None
         self.csrf, self.flashes, self.dirty = secrets.token_urlsafe(32), [], True
 
 
@@ -67,11 +72,13 @@ def _decode(request: Request) -> WebSession | None:
     if not raw:
         return None
     try:
-        data: dict[str, Any] = _serializer(request).loads(raw, max_age=MAX_AGE_SECONDS)
+        max_age = get_runtime(request).settings.session_lifetime_seconds
+        data: dict[str, Any] = _serializer(request).loads(raw, max_age=max_age)
         return WebSession(
             csrf=str(data["t"]),
             key_id=data.get("k"),
             workspace_id=data.get("w"),
+            token=data.get("s"),
             flashes=[[str(a), str(b)] for a, b in data.get("f", [])][:20],
         )
     except (BadSignature, KeyError, TypeError, ValueError):
@@ -94,14 +101,14 @@ def save_session(request: Request, response: Response) -> None:
         return
     payload: dict[str, Any] = {"t": current.csrf}
     if current.key_id is not None:
-        payload.update(k=current.key_id, w=current.workspace_id)
+        payload.update(k=current.key_id, w=current.workspace_id, s=current.token)
     if current.flashes:
         payload["f"] = current.flashes
     secure = get_runtime(request).settings.public_base_url.startswith("https://")
     response.set_cookie(
         COOKIE_NAME,
         _serializer(request).dumps(payload),
-        max_age=MAX_AGE_SECONDS,
+        max_age=get_runtime(request).settings.session_lifetime_seconds,
         httponly=True,
         samesite="lax",
         secure=secure,
@@ -111,9 +118,13 @@ def save_session(request: Request, response: Response) -> None:
 
 def web_caller(request: Request, session: SessionDep) -> Caller:
     current = web_session(request)
-    if current.key_id is None or current.workspace_id is None:
+    if current.key_id is None or current.workspace_id is None or not current.token:
         raise LoginRequired
-    caller = auth.caller_for_key_id(session, current.key_id, current.workspace_id)
+    lifetime = timedelta(seconds=get_runtime(request).settings.session_lifetime_seconds)
+    with write_transaction(session):
+        live, slid = check_session(session, current.token, current.key_id, lifetime)
+    current.dirty = current.dirty or slid  # a fresh cookie timestamp slides the cookie too
+    caller = auth.caller_for_key_id(session, current.key_id, current.workspace_id) if live else None
     end_read(session)  # so a later write transaction starts clean
     if caller is None:
         current.log_out()

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from config import Settings
 from storage.db import ping
+from storage.space import ensure_reserve, free_bytes
 
 if TYPE_CHECKING:
     from services.runtime import Runtime
@@ -33,18 +34,41 @@ def check_storage(settings: Settings) -> str:
         return f"error: {exc.strerror or type(exc).__name__}"
 
 
+def check_space(settings: Settings) -> tuple[str, int | None]:
+    """("ok" | "degraded", free bytes): degraded under STORAGE_DEGRADED_FREE_BYTES.
+
+    With room again, the reserve that lets deletes through on a full disk is made again.
+    """
+    try:
+        free = free_bytes(settings.data_dir)
+    except OSError:
+        return "ok", None
+    if free >= settings.storage_degraded_free_bytes:
+        ensure_reserve(settings.data_dir, settings.storage_reserve_bytes)
+        return "ok", free
+    return "degraded", free
+
+
 def health_report(rt: Runtime) -> dict[str, Any]:
-    """The /health body; `failing` lists the parts that are down (absent when all are up)."""
+    """The /health body; `failing` lists the parts that are down (absent when all are up).
+
+    Low free space is `degraded` (reads and deletes still work), not a failure.
+    """
     settings = rt.settings
+    storage = check_storage(settings)
+    space, free = check_space(settings)
     body: dict[str, Any] = {
         "status": "ok",
         "database": check_database(rt.engine),
-        "storage": check_storage(settings),
+        "storage": space if storage == "ok" else storage,
+        "storage_free_bytes": free,
         "backend": rt.backend_name,
         "model": settings.default_image_model,
         "version": rt.version,
     }
-    failing = [part for part in ("database", "storage") if body[part] != "ok"]
+    failing = [part for part in ("database", "storage") if body[part] not in ("ok", "degraded")]
+    if body["storage"] == "degraded":
+        body["status"] = "degraded"
     if failing:
         body["status"] = "error"
         body["failing"] = failing

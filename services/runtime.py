@@ -12,10 +12,13 @@ The backend and the job queue bind to the event loop they start on, so they are 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from anyio import to_thread
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -28,10 +31,14 @@ from generation.pricing import Price, load_prices
 from generation.queue import JobQueue
 from generation.runner import JobRunner
 from library.similarity import SimilarityCache
+from library.sweep import sweep_unreferenced
+from services.auth_throttle import FailedAuthThrottle
 from services.metrics import JobCounts, Metrics
 from services.ratelimit import KeyRateLimiter
-from storage.db import make_engine, migrate, prepare_database_dir
+from storage.db import make_engine, migrate, prepare_database_dir, write_session
+from storage.decode_gate import DecodeGate
 from storage.files import FileStore, LocalFileStore
+from storage.space import ensure_reserve
 from storage.timeutil import utcnow
 
 VERSION = "0.1.0"
@@ -51,11 +58,14 @@ class Runtime:
     metrics: Metrics
     limiter: KeyRateLimiter
     similarity: SimilarityCache
+    auth_throttle: FailedAuthThrottle
+    decode_gate: DecodeGate
     # The quota's and /usage's idea of "now"; tests replace it to cross midnight.
     clock: Clock = utcnow
     version: str = VERSION
     _backend: ImageBackend | None = field(default=None, repr=False)
     _jobs: JobQueue | None = field(default=None, repr=False)
+    _watchdog: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
     def backend(self) -> ImageBackend:
@@ -88,11 +98,20 @@ class Runtime:
         prepare_database_dir(str(self.engine.url))
         migrate(self.engine)
         log.info("storyloom %s: data in %s", self.version, settings.data_dir)
+        # Files a crash or a failed insert left behind (no row names them), and the room
+        # that lets deletes through on a full disk.
+        with Session(self.engine, expire_on_commit=False) as session:
+            swept = sweep_unreferenced(session, self.store, settings.images_dir)
+        if swept.files:
+            log.info("removed %d unreferenced file(s), %d bytes", swept.files, swept.bytes)
+        ensure_reserve(settings.data_dir, settings.storage_reserve_bytes)
         # A retired default model would fail every scene: refuse to start, naming the successor.
         resolve_model(settings.default_image_model, self.clock().date(), field="default_image_model")
         backend = make_backend(settings, observer=self.metrics.observe_upstream)
         queue = JobQueue(
-            JobRunner(self.engine, settings, self.store, backend, self.similarity, self.prices),
+            JobRunner(
+                self.engine, settings, self.store, backend, self.similarity, self.prices, self.decode_gate
+            ),
             concurrency=settings.generation_concurrency,
         )
         self._backend, self._jobs = backend, queue
@@ -102,6 +121,7 @@ class Runtime:
             leftover = jobs.resumable_job_ids(session)
         for job_id in leftover:
             queue.submit(job_id)
+        self._watchdog = asyncio.create_task(self._watch_jobs(queue), name="storyloom-job-watchdog")
         log.info(
             "image backend: %s (model %s, %d workers); %d unfinished job(s) resumed",
             backend.name,
@@ -109,6 +129,24 @@ class Runtime:
             settings.generation_concurrency,
             len(leftover),
         )
+
+    async def _watch_jobs(self, queue: JobQueue) -> None:
+        """Every JOB_WATCHDOG_INTERVAL_SECONDS, fail `running` jobs past the deadline that no worker holds."""
+        deadline = timedelta(seconds=self.settings.job_running_deadline_seconds)
+        while True:
+            await asyncio.sleep(self.settings.job_watchdog_interval_seconds)
+            try:
+                ended = await to_thread.run_sync(self._fail_stalled, set(queue.held), deadline)
+            except Exception:
+                log.exception("job watchdog round failed")
+                continue
+            for job_id in ended:
+                log.warning("job %s was running past its deadline with no worker; failed it", job_id)
+                queue.ended_elsewhere(job_id)
+
+    def _fail_stalled(self, held: set[str], deadline: timedelta) -> list[str]:
+        with write_session(self.engine) as session:
+            return jobs.fail_stalled(session, held, deadline)
 
     def _job_counts(self, queue: JobQueue) -> JobCounts:
         """Jobs by status across all workspaces (operators' view) and the jobs waiting for a worker."""
@@ -118,6 +156,10 @@ class Runtime:
     async def stop(self) -> None:
         """Stop the workers; jobs they held stay `running` and are resumed at the next start."""
         self.metrics.set_job_source(None)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            await asyncio.gather(self._watchdog, return_exceptions=True)
+            self._watchdog = None
         if self._jobs is not None:
             await self._jobs.stop()
         if self._backend is not None:
@@ -141,4 +183,6 @@ def build_runtime(settings: Settings) -> Runtime:
         metrics=Metrics(),
         limiter=KeyRateLimiter.from_settings(settings),
         similarity=SimilarityCache(),
+        auth_throttle=FailedAuthThrottle.from_settings(settings),
+        decode_gate=DecodeGate(settings.image_workers),
     )

@@ -1,8 +1,10 @@
 """HMAC-signed, expiring URLs, so `<img src>` and OpenAI-style clients can fetch images headerless.
 
 A signed URL carries `w` (workspace id), `exp` (unix time) and `sig` (hex HMAC-SHA256 of
-`<w>:<path>:<exp>` under `settings.signing_key`). `exp` is rounded up to a bucket, so the same
-image yields the same URL for a while and browsers and proxies can cache it.
+`<w>:<path>:<exp>` under `settings.signing_key`). `exp` is rounded up to a bucket of a tenth
+of the TTL, so the same image yields the same URL for that long (browsers and proxies can cache
+it) while no URL lives longer than TTL + 10 %. TTLs under 10 s are not bucketed: `exp` is then
+rounded down, so such a URL lives at most its TTL.
 
 Refusals, both in the API's error shape:
 - a signature that does not match (tampered path, workspace, expiry or sig) → 403 `invalid_signature`;
@@ -17,22 +19,32 @@ import hashlib
 import hmac
 import math
 import time
+from typing import TypeGuard
 from urllib.parse import urlencode
 
 from errors import Forbidden
 
-MIN_BUCKET_SECONDS = 60
+# `exp` and `w` are plain ASCII decimal numbers of sane length; `str.isdigit` alone would let
+# Unicode digits such as "²" through to `int()`, which then raises.
+MAX_NUMBER_DIGITS = 18
 
 
 def bucket_seconds(ttl: int) -> int:
-    """A quarter of the lifetime: URLs stay stable that long, and live between ttl and 1.25×ttl."""
-    return max(MIN_BUCKET_SECONDS, ttl // 4)
+    """A tenth of the lifetime (0 for TTLs under 10 s): the longest a URL may outlive its TTL."""
+    return ttl // 10
 
 
 def expiry(ttl: int, now: float | None = None) -> int:
+    """The expiry to sign: within [now + ttl - 1, now + 1.1 × ttl], stable for a bucket."""
     now = time.time() if now is None else now
     bucket = bucket_seconds(ttl)
+    if bucket == 0:
+        return math.floor(now + ttl)
     return math.ceil((now + ttl) / bucket) * bucket
+
+
+def _is_number(value: str | None) -> TypeGuard[str]:
+    return value is not None and value.isascii() and value.isdigit() and len(value) <= MAX_NUMBER_DIGITS
 
 
 def _signature(key: bytes, workspace_id: int, path: str, exp: int) -> str:
@@ -56,7 +68,7 @@ def verify(
     key: bytes, path: str, workspace: str | None, exp: str | None, sig: str | None, now: float | None = None
 ) -> int:
     """The workspace id a valid signature grants; raises Forbidden otherwise."""
-    if not (workspace and exp and sig) or not workspace.isdigit() or not exp.isdigit():
+    if not (sig and _is_number(workspace) and _is_number(exp)):
         raise Forbidden("signed URL is incomplete or malformed", field="sig", code="invalid_signature")
     expected = _signature(key, int(workspace), path, int(exp))
     if not hmac.compare_digest(expected.encode(), sig.encode()):

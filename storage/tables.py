@@ -1,8 +1,17 @@
 """Imports every table module so SQLModel.metadata (and so Alembic) sees the whole schema."""
 
-from accounts.models import ApiKey, Workspace
+from accounts.models import ApiKey, BrowserSession, Workspace
 from characters.models import Character, CharacterReference
 from generation.models import Generation
 from library.models import Image, ImageCharacter
 
-__all__ = ["ApiKey", "Character", "CharacterReference", "Generation", "Image", "ImageCharacter", "Workspace"]
+__all__ = [
+    "ApiKey",
+    "BrowserSession",
+    "Character",
+    "CharacterReference",
+    "Generation",
+    "Image",
+    "ImageCharacter",
+    "Workspace",
+]

@@ -184,6 +184,23 @@ def _usage_of(response: Any) -> dict[str, Any]:
     return usage.model_dump(exclude_none=True) if usage is not None else zero_usage()
 
 
+class _NoTimeoutRetryClient(httpx2.AsyncClient):
+    """The SDK's client, except that a timeout is final: the SDK retries timeouts like 5xx, but a
+    timed-out image edit may still finish (and be billed) upstream, so each retry may pay again.
+
+    Built with the SDK's default limits and timeout (what DefaultAsyncHttpx2Client sets).
+    The SDK re-raises any `OpenAIError` from the client unchanged and without retrying, so a
+    timeout turned into `APITimeoutError` here ends the call; 429 and 5xx answers are still
+    retried by the SDK as before. OPENAI_RETRY_TIMEOUTS=true restores the SDK's behaviour.
+    """
+
+    async def send(self, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
+        try:
+            return await super().send(request, **kwargs)
+        except httpx2.TimeoutException as exc:
+            raise openai.APITimeoutError(request=request) from exc  # type: ignore[arg-type]
+
+
 class OpenAIBackend:
     name = "openai"
 
@@ -194,11 +211,22 @@ class OpenAIBackend:
         base_url: str | None = None,
         timeout: float = 300.0,
         max_retries: int = 2,
+        retry_timeouts: bool = False,
         observer: UpstreamObserver | None = None,
     ) -> None:
         self._observer = observer
         # The SDK's default client (its timeouts, limits, redirects) plus the request counter.
-        http_client = DefaultAsyncHttpx2Client(event_hooks={"request": [_count_request]})
+        hooks = {"request": [_count_request]}
+        http_client = (
+            DefaultAsyncHttpx2Client(event_hooks=hooks)
+            if retry_timeouts
+            else _NoTimeoutRetryClient(
+                event_hooks=hooks,
+                timeout=openai.DEFAULT_TIMEOUT,
+                limits=openai.DEFAULT_CONNECTION_LIMITS,
+                follow_redirects=True,
+            )
+        )
         self._client = AsyncOpenAI(
             api_key=api_key,
             base_url=base_url,
@@ -216,6 +244,7 @@ class OpenAIBackend:
             base_url=settings.openai_base_url,
             timeout=settings.openai_timeout_seconds,
             max_retries=settings.openai_max_retries,
+            retry_timeouts=settings.openai_retry_timeouts,
             observer=observer,
         )
 

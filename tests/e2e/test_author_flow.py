@@ -54,9 +54,19 @@ def page(server: tuple[str, str]) -> Iterator[object]:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         context.set_default_timeout(15_000)
-        yield context.new_page()
+        new_page = context.new_page()
+        # The pages' CSP allows only our own script and stylesheet: anything it blocks is a bug.
+        blocked: list[str] = []
+        new_page.on(
+            "console",
+            lambda message: (
+                blocked.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
+        yield new_page
         context.close()
         browser.close()
+        assert blocked == [], blocked
 
 
 def shoot(page: object, name: str) -> None:

@@ -294,3 +294,25 @@ async def test_auto_backend_is_openai_with_a_key_and_draft_without(tmp_path: Pat
 def test_explicit_openai_backend_without_a_key_fails_at_start_up(tmp_path: Path) -> None:
     with pytest.raises(BackendConfigError, match="OPENAI_API_KEY"):
         make_backend(make_settings(tmp_path, image_backend="openai", openai_api_key=None))
+
+
+@pytest.mark.parametrize(("retry_timeouts", "requests"), [(False, 1), (True, 3)])
+async def test_timeouts_are_not_retried_unless_a_setting_says_so(
+    fake: FakeOpenAI, backends: MakeBackend, retry_timeouts: bool, requests: int
+) -> None:
+    """A timed-out edit may still be billed upstream: by default one try only (issue 12, defect 11)."""
+    fake.latency = 5.0
+    backend = backends(openai_timeout_seconds=0.3, openai_max_retries=2, openai_retry_timeouts=retry_timeouts)
+    with pytest.raises(UpstreamError) as caught:
+        await backend.generate(scene())
+    assert (caught.value.status_code, caught.value.code) == (504, "upstream_timeout")
+    assert len(fake.requests) == requests
+
+
+async def test_rate_limits_and_server_errors_are_still_retried_without_timeout_retries(
+    fake: FakeOpenAI, backends: MakeBackend
+) -> None:
+    fake.fail("rate_limit", times=1)
+    fake.fail("server_error", times=1)
+    await backends(openai_max_retries=2, openai_retry_timeouts=False).generate(scene())
+    assert [r.status for r in fake.requests] == [429, 500, 200]
