@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accounts.routes import router as usage_router
+from api.docs import mount_api_docs
 from api.middleware import MetricsMiddleware, RateLimitHeaders, RequestLogMiddleware
 from api.operations import router as operations_router
 from characters.routes import router as characters_router
@@ -28,6 +29,11 @@ from services.request_log import configure_logging
 from services.runtime import build_runtime
 
 log = logging.getLogger("storyloom")
+API_DESCRIPTION = (
+    "Character-consistent storybook images. Send `Authorization: Bearer <api key>` (the "
+    'Authorize button); every error is `{"error": {"code", "message", "field"}}`. '
+    "The full contract, with examples, is docs/API.md."
+)
 
 HTTP_CODES = {
     400: "bad_request",
@@ -100,19 +106,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await runtime.stop()
 
-    app = FastAPI(title="Storyloom", version=runtime.version, lifespan=lifespan)
+    app = FastAPI(
+        title="Storyloom",
+        version=runtime.version,
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # mount_api_docs serves /docs and /redoc without a CDN
+        redoc_url=None,
+    )
     app.state.runtime = runtime  # read only by deps.get_runtime
     install_error_handlers(app)
     # Added innermost first: the request log wraps everything, so it times and ids every answer.
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
     app.add_middleware(RequestLogMiddleware)
-    app.include_router(operations_router)
     app.include_router(characters_router)
     app.include_router(images_router)
     app.include_router(generation_router)
     app.include_router(usage_router)
+    app.include_router(operations_router)  # last: the operators' routes after the authors' in /docs
     mount_web(app)
+    mount_api_docs(app)
     return app
 
 
