@@ -27,6 +27,7 @@ from generation.schemas import (
     GenerationList,
     GenerationRead,
 )
+from storage.ids import MAX_INT64
 
 router = APIRouter(tags=["scenes"], dependencies=[Depends(bearer_scheme)], responses=error_responses(*KEYED))
 ACCEPTED = {
@@ -103,14 +104,16 @@ def get_generation(
 LIST_FILTERS = frozenset({"status", "character_id", "limit", "offset"})
 
 
-@router.get("/generations", response_model=GenerationList)
+@router.get("/generations", response_model=GenerationList, responses=error_responses(404))
 def list_generations(
     request: Request,
     caller: CallerDep,
     session: SessionDep,
     settings: SettingsDep,
     status: Annotated[JobStatus | None, Query()] = None,
-    character_id: Annotated[int | None, Query(ge=1, description="scenes with this character")] = None,
+    character_id: Annotated[
+        int | None, Query(ge=1, le=MAX_INT64, description="scenes with this character")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     offset: OffsetQuery = 0,
 ) -> GenerationList:

@@ -100,6 +100,7 @@ def test_file_routes_document_image_content_types(client: TestClient) -> None:
         ("GET", f"/images?offset={TOO_BIG}", "offset"),
         ("GET", f"/images?character_id={TOO_BIG}", "character_id"),
         ("GET", f"/generations?offset={TOO_BIG}", "offset"),
+        ("GET", f"/generations?character_id={TOO_BIG}", "character_id"),
     ],
 )
 def test_ids_and_offsets_past_int64_are_422_naming_the_field(
