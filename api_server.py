@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accounts.routes import router as usage_router
+from api.docs import mount_api_docs
 from api.headers import AllowedMethods, SecurityHeaders
 from api.middleware import MetricsMiddleware, RateLimitHeaders, RequestLogMiddleware
 from api.operations import router as operations_router
@@ -32,6 +33,11 @@ from services.runtime import build_runtime
 from storage.space import full_disk_error, is_disk_full
 
 log = logging.getLogger("storyloom")
+API_DESCRIPTION = (
+    "Character-consistent storybook images. Send `Authorization: Bearer <api key>` (the "
+    'Authorize button); every error is `{"error": {"code", "message", "field"}}`. '
+    "The full contract, with examples, is docs/API.md."
+)
 
 HTTP_CODES = {
     400: "bad_request",
@@ -115,7 +121,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await runtime.stop()
 
-    app = FastAPI(title="Storyloom", version=runtime.version, lifespan=lifespan)
+    app = FastAPI(
+        title="Storyloom",
+        version=runtime.version,
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # mount_api_docs serves /docs and /redoc without a CDN
+        redoc_url=None,
+    )
     app.state.runtime = runtime  # read only by deps.get_runtime
     install_error_handlers(app)
     # Added innermost first: the request log wraps everything, so it times and ids every answer.
@@ -124,12 +137,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AllowedMethods, routes=app.router.routes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLogMiddleware)
-    app.include_router(operations_router)
     app.include_router(characters_router)
     app.include_router(images_router)
     app.include_router(generation_router)
     app.include_router(usage_router)
+    app.include_router(operations_router)  # last: the operators' routes after the authors' in /docs
     mount_web(app)
+    mount_api_docs(app)
     return app
 
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
+from accounts.schemas import UsageRead
 from accounts.usage import GroupBy, parse_day, report_to_api, resolve_period, usage_report
+from api.openapi import KEYED, bearer_scheme, error_responses
 from deps import CallerDep, RuntimeDep, SessionDep
 
-router = APIRouter(tags=["accounting"])
+router = APIRouter(
+    tags=["accounting"], dependencies=[Depends(bearer_scheme)], responses=error_responses(*KEYED)
+)
 
 
-@router.get("/usage")
+@router.get("/usage", response_model=None, responses={200: {"model": UsageRead}})
 def get_usage(
     caller: CallerDep,
     session: SessionDep,

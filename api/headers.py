@@ -2,9 +2,9 @@
 
 Pure ASGI, so streamed file responses pass through untouched. The pages use only our own
 script and stylesheet (static/app.js, static/app.css) and relative image URLs, so their CSP can
-allow 'self' and nothing else; the interactive API docs (Swagger UI, ReDoc) load their bundle
-from a CDN with an inline bootstrap script, so those two pages keep a CSP that only forbids
-framing. `nosniff` applies to images too: a stored file is only ever what its type says.
+allow 'self' and nothing else; the interactive API docs (Swagger UI, ReDoc, served from local
+assets) start their bundle from an inline script, so they get api/docs.py's own CSP.
+`nosniff` applies to images too: a stored file is only ever what its type says.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.docs import DOCS_CSP
+
 PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
-DOCS_CSP = "frame-ancestors 'none'"
 DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, Field
 
+from api.openapi import ErrorBody, error_responses, metrics_scheme
 from deps import RuntimeDep
 from errors import NotFound, Unauthorized
 from services.bearer import parse_bearer
@@ -16,13 +18,44 @@ from services.health import health_report
 router = APIRouter()
 
 
-@router.get("/health", tags=["health"])
+class HealthRead(BaseModel):
+    status: str = Field(description="`ok`, or `error` when a part below is down")
+    database: str = Field(description="`ok` or `error: <kind>`")
+    storage: str = Field(description="`ok` or `error: <reason>`")
+    backend: str = Field(description="`openai` or `draft`")
+    model: str
+    version: str
+    failing: list[str] | None = Field(default=None, description="the parts that are down (503 only)")
+
+
+@router.get(
+    "/health",
+    tags=["health"],
+    responses={
+        200: {"model": HealthRead, "description": "Everything answers"},
+        503: {"model": HealthRead, "description": "A part is down; `failing` names it"},
+    },
+)
 def health(rt: RuntimeDep) -> JSONResponse:
     body = health_report(rt)
     return JSONResponse(body, status_code=503 if "failing" in body else 200)
 
 
-@router.get("/metrics", include_in_schema=False, tags=["operations"])
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    summary="Prometheus metrics",
+    response_class=Response,
+    dependencies=[Depends(metrics_scheme)],
+    responses={
+        200: {
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+            "description": "Prometheus text",
+        },
+        **error_responses(401, 500),
+        404: {"model": ErrorBody, "description": "Metrics are off (no `METRICS_TOKEN` set)"},
+    },
+)
 def metrics_endpoint(request: Request, rt: RuntimeDep) -> Response:
     """Prometheus scrape target; 404 when no token is configured, 401 without the right one."""
     token = rt.settings.metrics_token

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from storage.ids import ImageNumber
+
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 # The description is what keeps a character consistent across scenes: required, never blank.
 Description = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
@@ -23,13 +25,20 @@ class CharacterCreate(BaseModel):
     style: Style | None = None
 
 
+def _omit_default(schema: dict[str, object]) -> None:
+    # Leaving the field out means "unchanged"; null is refused, so the schema shows no null default.
+    schema.pop("default", None)
+
+
 class CharacterUpdate(BaseModel):
-    """Any subset of the fields; name and description may change but never become empty."""
+    """Any subset of the fields. `name` and `description` may be left out, never null or blank;
+    `style` may be null (no style)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
-    description: Description | None = None
+    # The types carry no null, so /openapi.json and `_not_null` below agree (issue 12, defect 12).
+    name: Name = Field(default=None, json_schema_extra=_omit_default)
+    description: Description = Field(default=None, json_schema_extra=_omit_default)
     style: Style | None = None
 
     @field_validator("name", "description", mode="before")
@@ -43,7 +52,7 @@ class CharacterUpdate(BaseModel):
 class ReferenceNumbers(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    numbers: list[Annotated[int, Field(ge=0)]] = Field(max_length=MAX_REFERENCES)
+    numbers: list[ImageNumber] = Field(max_length=MAX_REFERENCES)
 
 
 class CharacterRead(BaseModel):

@@ -5,16 +5,38 @@ from __future__ import annotations
 from typing import Annotated
 
 from anyio import to_thread
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from api.openapi import (
+    KEYED,
+    GenerationErrorBody,
+    GenerationIdPath,
+    OffsetQuery,
+    bearer_scheme,
+    error_responses,
+)
 from characters.service import get_character
 from deps import CallerDep, RuntimeDep, SessionDep, SettingsDep, check_generation_limit, refuse_unknown_query
 from generation import jobs, service
 from generation.models import JobStatus
-from generation.schemas import DryRunRead, GenerateRequest, GenerationList, GenerationRead
+from generation.schemas import (
+    DryRunRead,
+    GenerateRequest,
+    GenerationAccepted,
+    GenerationList,
+    GenerationRead,
+)
+from storage.ids import MAX_INT64
 
-router = APIRouter(tags=["scenes"])
+router = APIRouter(tags=["scenes"], dependencies=[Depends(bearer_scheme)], responses=error_responses(*KEYED))
+ACCEPTED = {
+    202: {
+        "model": GenerationAccepted,
+        "description": "Accepted: `wait` was false or the wait limit passed; poll `status_url`",
+        "headers": {"Location": {"description": "the status_url", "schema": {"type": "string"}}},
+    }
+}
 
 
 def _accepted(job_id: str, status: str, settings_base: str) -> JSONResponse:
@@ -27,7 +49,12 @@ def _accepted(job_id: str, status: str, settings_base: str) -> JSONResponse:
 @router.post(
     "/generate-image",
     response_model=GenerationRead | DryRunRead,
-    responses={202: {"description": "accepted; poll status_url"}},
+    responses={
+        **ACCEPTED,
+        **error_responses(400, 404, 409),
+        # A generation that ran and failed: the error names its stored job.
+        **error_responses(502, 503, 504, model=GenerationErrorBody),
+    },
 )
 async def generate_image(
     body: GenerateRequest,
@@ -65,9 +92,9 @@ async def generate_image(
     return read
 
 
-@router.get("/generations/{generation_id}", response_model=GenerationRead)
+@router.get("/generations/{generation_id}", response_model=GenerationRead, responses=error_responses(404))
 def get_generation(
-    generation_id: str, caller: CallerDep, session: SessionDep, rt: RuntimeDep
+    generation_id: GenerationIdPath, caller: CallerDep, session: SessionDep, rt: RuntimeDep
 ) -> GenerationRead:
     job = jobs.get_job(session, caller.workspace_id, generation_id)
     store = rt.store if job.response_format == "b64_json" else None
@@ -77,16 +104,18 @@ def get_generation(
 LIST_FILTERS = frozenset({"status", "character_id", "limit", "offset"})
 
 
-@router.get("/generations", response_model=GenerationList)
+@router.get("/generations", response_model=GenerationList, responses=error_responses(404))
 def list_generations(
     request: Request,
     caller: CallerDep,
     session: SessionDep,
     settings: SettingsDep,
     status: Annotated[JobStatus | None, Query()] = None,
-    character_id: Annotated[int | None, Query(ge=1, description="scenes with this character")] = None,
+    character_id: Annotated[
+        int | None, Query(ge=1, le=MAX_INT64, description="scenes with this character")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> GenerationList:
     """Newest first; an unknown filter is a 422, never silently ignored."""
     refuse_unknown_query(request, LIST_FILTERS)

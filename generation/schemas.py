@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
+from generation.models import JobStatus
 from generation.params import PictureParams
+from storage.ids import ImageNumber, RowId
 
 SceneText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32_000)]
-CharacterRef = Annotated[int, Field(ge=1)] | Annotated[str, StringConstraints(min_length=1, max_length=100)]
+CharacterRef = RowId | Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
 class GenerateRequest(PictureParams):
@@ -23,15 +25,26 @@ class GenerateRequest(PictureParams):
 
     prompt: SceneText
     characters: list[CharacterRef] = Field(default_factory=list, max_length=16)
-    reference_images: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, max_length=64)
+    reference_images: list[ImageNumber] | None = Field(default=None, max_length=64)
     style: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = Field(
         default=None, description="book-wide style, added after each character's own style"
     )
     model: str | None = Field(default=None, max_length=64)
     # size, quality, n, background, output_format, output_compression: PictureParams
     response_format: Literal["url", "b64_json"] = "url"
-    wait: bool = True
-    dry_run: bool = False
+    # Strict: `0`, `"false"` or `"no"` are refused rather than read as a boolean (issue 12, defect 12).
+    wait: StrictBool = True
+    dry_run: StrictBool = False
+
+
+class SceneCharacter(BaseModel):
+    """A character as the scene used it: which of the input images show them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    name: str
+    reference_images: list[int] = Field(default_factory=list)
 
 
 class GenerationImage(BaseModel):
@@ -50,11 +63,11 @@ class GenerationError(BaseModel):
 
 class GenerationRead(BaseModel):
     id: str
-    status: str
+    status: JobStatus
     status_url: str
     prompt: str
     scene: str
-    characters: list[dict[str, Any]]
+    characters: list[SceneCharacter]
     # Cast members a reference image brought in (the request named no cast), and the references
     # of the named characters that did not fit the model's limit.
     added_characters: list[dict[str, Any]] = Field(default_factory=list)
@@ -76,8 +89,10 @@ class GenerationRead(BaseModel):
 
 
 class GenerationAccepted(BaseModel):
+    """202: the job is queued or running; poll `status_url` (also in the `Location` header)."""
+
     id: str
-    status: str
+    status: JobStatus
     status_url: str
 
 
@@ -90,7 +105,7 @@ class DryRunRead(BaseModel):
     dry_run: Literal[True] = True
     prompt: str
     scene: str
-    characters: list[dict[str, Any]]
+    characters: list[SceneCharacter]
     added_characters: list[dict[str, Any]] = Field(default_factory=list)
     reference_images: list[int]
     left_out_references: list[int] = Field(default_factory=list)

@@ -17,22 +17,39 @@ from fastapi.responses import FileResponse, JSONResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.openapi import (
+    KEYED,
+    SIGNED_URL_EXTRA,
+    CharacterIdPath,
+    ImageNumberPath,
+    OffsetQuery,
+    bearer_scheme,
+    error_responses,
+    image_content,
+    multipart_upload_body,
+)
 from api.request_body import read_capped
 from characters.service import get_character
 from config import Settings
 from deps import CallerDep, RuntimeDep, SessionDep, SettingsDep, get_caller
 from errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge
 from library import service as library
+from library.schemas import ImageList, ImageRead, ImageUpload, SimilarList
 from library.upload_body import UploadedFile, is_multipart, read_multipart
 from services.bearer import parse_bearer
 from services.runtime import Runtime
 from services.signing import verify
 from storage.db import end_read
 from storage.files import FileStore
+from storage.ids import MAX_INT64
 from storage.imaging import CONTENT_TYPES, ProcessedImage
 from storage.space import with_reserve
 
-router = APIRouter(tags=["images"])
+router = APIRouter(tags=["images"], dependencies=[Depends(bearer_scheme)], responses=error_responses(*KEYED))
+UPLOADED = {
+    201: {"model": ImageUpload, "description": "Stored (any new image in the request makes it 201)"},
+    **error_responses(400, 404, 413, 415, 503, 507),
+}
 FILE_CACHE_CONTROL = "private, max-age=3600"
 BASE64_FIELD = "image_base64"
 
@@ -41,9 +58,12 @@ def _parse_character_id(raw: str | None) -> int | None:
     if raw is None or raw.strip() == "":
         return None
     try:
-        return int(raw.strip())
+        value = int(raw.strip())
     except ValueError:
         raise InvalidInput("character_id must be an integer", field="character_id") from None
+    if not 1 <= value <= MAX_INT64:
+        raise InvalidInput(f"character_id must be between 1 and {MAX_INT64}", field="character_id")
+    return value
 
 
 def _ingest(
@@ -78,7 +98,15 @@ def _ingest(
     return library.images_to_api(session, settings, stored), all(s.duplicate for s in stored)
 
 
-@router.post("/images", status_code=201)
+@router.post(
+    "/images",
+    status_code=201,
+    responses={
+        **UPLOADED,
+        200: {"model": ImageUpload, "description": "Every file was already in the library (`duplicate`)"},
+    },
+    openapi_extra=multipart_upload_body(with_character_id=True),
+)
 async def upload_images(
     request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep
 ) -> JSONResponse:
@@ -121,9 +149,15 @@ async def _read_base64_json(request: Request, settings: Settings) -> bytes:
     return data
 
 
-@router.post("/characters/{character_id}/references", status_code=201, tags=["characters"])
+@router.post(
+    "/characters/{character_id}/references",
+    status_code=201,
+    tags=["characters"],
+    responses=UPLOADED,
+    openapi_extra=multipart_upload_body(with_character_id=False, base64_json=True),
+)
 async def upload_references(
-    character_id: int, request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep
+    character_id: CharacterIdPath, request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep
 ) -> JSONResponse:
     """Store images in the library and append them to this character's reference list."""
     settings = rt.settings
@@ -156,15 +190,17 @@ async def upload_references(
     return JSONResponse({"images": images}, status_code=201)
 
 
-@router.get("/images")
+@router.get(
+    "/images", responses={200: {"model": ImageList, "description": "Newest first"}, **error_responses(404)}
+)
 def list_images(
     caller: CallerDep,
     session: SessionDep,
     rt: RuntimeDep,
-    character_id: int | None = None,
+    character_id: Annotated[int | None, Query(ge=1, le=MAX_INT64)] = None,
     kind: Literal["upload", "generated"] | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> JSONResponse:
     rows, total = library.list_images(
         session,
@@ -178,15 +214,17 @@ def list_images(
     return JSONResponse({"items": library.images_to_api(session, rt.settings, rows), "total": total})
 
 
-@router.get("/images/{number}")
-def get_image(number: int, caller: CallerDep, session: SessionDep, settings: SettingsDep) -> JSONResponse:
+@router.get("/images/{number}", responses={200: {"model": ImageRead}, **error_responses(404)})
+def get_image(
+    number: ImageNumberPath, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> JSONResponse:
     image = library.get_image(session, caller.workspace_id, number)
     return JSONResponse(library.images_to_api(session, settings, [image])[0])
 
 
-@router.get("/images/{number}/similar")
+@router.get("/images/{number}/similar", responses={200: {"model": SimilarList}, **error_responses(404)})
 def similar_images(
-    number: int,
+    number: ImageNumberPath,
     caller: CallerDep,
     session: SessionDep,
     rt: RuntimeDep,
@@ -198,8 +236,8 @@ def similar_images(
     return JSONResponse({"items": [{"number": n, "distance": d} for n, d in pairs]})
 
 
-@router.delete("/images/{number}", status_code=204)
-def delete_image(number: int, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> Response:
+@router.delete("/images/{number}", status_code=204, responses=error_responses(404, 507))
+def delete_image(number: ImageNumberPath, caller: CallerDep, session: SessionDep, rt: RuntimeDep) -> Response:
     # On a full disk SQLite cannot even log the delete: free the reserve and try once more.
     with_reserve(
         rt.settings.data_dir, lambda: library.delete_image(session, rt.store, caller.workspace_id, number)
@@ -231,17 +269,35 @@ def _serve(request: Request, store: FileStore, key: str, media_type: str, etag: 
     return FileResponse(path, media_type=media_type, headers=headers)
 
 
-@router.get("/images/{number}/file")
+def _file_responses(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"content": image_content(*media_types), "description": "The image bytes"},
+        304: {"description": "Not modified (`If-None-Match` matched the `ETag`)"},
+        **error_responses(403, 404),
+    }
+
+
+@router.get(
+    "/images/{number}/file",
+    response_class=Response,
+    responses=_file_responses(*CONTENT_TYPES.values()),
+    openapi_extra=SIGNED_URL_EXTRA,
+)
 def image_file(
-    number: int, request: Request, workspace_id: ReaderDep, session: SessionDep, rt: RuntimeDep
+    number: ImageNumberPath, request: Request, workspace_id: ReaderDep, session: SessionDep, rt: RuntimeDep
 ) -> Response:
     image = library.get_image(session, workspace_id, number)
     return _serve(request, rt.store, image.file_key, CONTENT_TYPES[image.format], f'"{image.sha256}"')
 
 
-@router.get("/images/{number}/thumbnail")
+@router.get(
+    "/images/{number}/thumbnail",
+    response_class=Response,
+    responses=_file_responses("image/webp"),
+    openapi_extra=SIGNED_URL_EXTRA,
+)
 def image_thumbnail(
-    number: int, request: Request, workspace_id: ReaderDep, session: SessionDep, rt: RuntimeDep
+    number: ImageNumberPath, request: Request, workspace_id: ReaderDep, session: SessionDep, rt: RuntimeDep
 ) -> Response:
     image = library.get_image(session, workspace_id, number)
     return _serve(request, rt.store, image.thumb_key, "image/webp", f'"{image.sha256}-thumb"')

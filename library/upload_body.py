@@ -94,7 +94,9 @@ class _Collector:
         self._header_value.clear()
 
     def on_headers_finished(self) -> None:
-        disposition, params = parse_options_header(self.headers.get("content-disposition", ""))
+        # As bytes: the parser round-trips them through latin-1, so a UTF-8 file name (ミア.png)
+        # survives; as str it would try to encode it to latin-1 and fail (a 500).
+        disposition, params = parse_options_header(self.headers.get("content-disposition", "").encode())
         if disposition != b"form-data" or b"name" not in params:
             raise BadRequest("each multipart part needs 'Content-Disposition: form-data; name=...'")
         name = params[b"name"].decode("utf-8", errors="replace")
