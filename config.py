@@ -141,6 +141,15 @@ class Settings(BaseSettings):
         host = "[::1]" if host == "::" else f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
 
+    # Integrations (issue 14): importing reference images from URLs.
+    url_import_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="host:port pairs URL imports may reach even on private/loopback addresses (comma list)",
+    )
+    url_import_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="Total time for one URL import: DNS, redirects and the whole body"
+    )
+
     @field_validator("price_overrides")
     @classmethod
     def _known_price_fields(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -160,6 +169,13 @@ class Settings(BaseSettings):
         # Decoded here, not by pydantic-settings, so a blank `PRICE_OVERRIDES=` means "none".
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("url_import_allow_hosts", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @field_validator("metrics_token", mode="before")
