@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from characters.service import get_character
 from deps import CallerDep, RuntimeDep, SessionDep, SettingsDep, check_generation_limit, refuse_unknown_query
-from generation import jobs, service
+from generation import inputs, jobs, service
 from generation.models import JobStatus
 from generation.schemas import DryRunRead, GenerateRequest, GenerationList, GenerationRead
 
@@ -37,6 +37,7 @@ async def generate_image(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> object:
     settings = rt.settings
+    body = await inputs.import_outside_references(rt, caller.workspace_id, body)
     result = await service.submit(
         rt, caller, body, idempotency_key, admit=lambda: check_generation_limit(request, caller)
     )

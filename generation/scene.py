@@ -137,7 +137,7 @@ def prepare_scene(
     model = body.model or default_model
     limit = resolve_model(model, today).max_input_images
     chosen = _resolve_characters(session, workspace_id, body.characters)
-    images, left_out = _choose_references(session, workspace_id, chosen, body.reference_images, limit)
+    images, left_out = _choose_references(session, workspace_id, chosen, body.reference_numbers(), limit)
     picture = body.picture()
     caps = validate_scene_params(
         model=model, prompt=body.prompt, reference_images=len(images), today=today, **picture

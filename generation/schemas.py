@@ -12,6 +12,25 @@ SceneText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 CharacterRef = Annotated[int, Field(ge=1)] | Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
+class UrlReference(BaseModel):
+    """An input image on the web: imported into the library (SSRF-safe) before it is used."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096)]
+
+
+class Base64Reference(BaseModel):
+    """An input image sent inline: imported into the library (deduplicated) before it is used."""
+
+    model_config = ConfigDict(extra="forbid")
+    b64_json: Annotated[str, StringConstraints(min_length=1)]
+
+
+DataUri = Annotated[str, StringConstraints(pattern=r"^data:image/[a-z+.-]+;base64,")]
+# A library number, or an outside image that becomes one (generation/inputs.py).
+ReferenceEntry = Annotated[int, Field(ge=0)] | UrlReference | Base64Reference | DataUri
+
+
 class GenerateRequest(PictureParams):
     """Only `prompt` is required: `{"prompt": "..."}` alone is plain text-to-image.
 
@@ -23,7 +42,7 @@ class GenerateRequest(PictureParams):
 
     prompt: SceneText
     characters: list[CharacterRef] = Field(default_factory=list, max_length=16)
-    reference_images: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, max_length=64)
+    reference_images: list[ReferenceEntry] | None = Field(default=None, max_length=64)
     style: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = Field(
         default=None, description="book-wide style, added after each character's own style"
     )
@@ -31,6 +50,15 @@ class GenerateRequest(PictureParams):
     # size, quality, n, background, output_format, output_compression: PictureParams
     response_format: Literal["url", "b64_json"] = "url"
     wait: bool = True
+
+    def reference_numbers(self) -> list[int] | None:
+        """The explicit references as library numbers; outside images must have been imported."""
+        if self.reference_images is None:
+            return None
+        if not all(isinstance(entry, int) for entry in self.reference_images):
+            raise AssertionError("outside reference images are imported before the scene is prepared")
+        return [int(entry) for entry in self.reference_images]  # type: ignore[arg-type]
+
     dry_run: bool = False
 
 

@@ -9,6 +9,7 @@ connecting anywhere; live refusals use loopback ports that are not on the allow 
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import socket
 from collections.abc import Callable, Iterator, Sequence
@@ -352,3 +353,56 @@ def test_the_net_guard_itself_stops_non_loopback_traffic(no_traffic_off_loopback
         socket.getaddrinfo("example.com", 80)
     assert len(no_traffic_off_loopback) == 2
     no_traffic_off_loopback.clear()
+
+
+def test_scene_references_from_url_base64_and_data_uri_become_library_numbers(
+    site: tuple[ImageHost, str, ImageHost, str],
+    client_factory: Callable[..., tuple[TestClient, dict[str, str]]],
+) -> None:
+    allowed, allowed_url, _, other_url = site
+    client, auth = client_factory(rate_limit_per_minute=0, generations_per_minute=0)
+    assert (
+        client.post("/images", headers=auth, files=[("files", ("a.png", png(1), "image/png"))]).status_code
+        == 201
+    )
+    inline = base64.b64encode(png(2)).decode()
+    body = {
+        "prompt": "Mia waves",
+        "dry_run": True,
+        "reference_images": [
+            0,
+            {"url": f"{allowed_url}/pic.png"},
+            {"b64_json": inline},
+            "data:image/png;base64," + base64.b64encode(png(3)).decode(),
+        ],
+    }
+    preview = client.post("/generate-image", headers=auth, json=body)
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["reference_images"] == [0, 1, 2, 3] and preview.json()["endpoint"] == "edit"
+    # The same outside pictures again are the same library images (deduplicated like uploads).
+    body["dry_run"] = False
+    done = client.post("/generate-image", headers=auth, json=body)
+    assert done.status_code == 200, done.text
+    assert done.json()["reference_images"] == [0, 1, 2, 3] and done.json()["images"][0]["number"] == 4
+    assert client.get("/images/1/file", headers=auth).content == allowed.picture
+
+    refused = client.post(
+        "/generate-image",
+        headers=auth,
+        json={"prompt": "x", "reference_images": [0, {"url": f"{other_url}/pic.png"}]},
+    )
+    assert _error(refused)["field"] == "reference_images.1.url"
+    bad = client.post(
+        "/generate-image", headers=auth, json={"prompt": "x", "reference_images": [{"b64_json": "@@"}]}
+    )
+    assert _error(bad)["field"] == "reference_images.0.b64_json"
+    not_image = client.post(
+        "/generate-image",
+        headers=auth,
+        json={
+            "prompt": "x",
+            "reference_images": ["data:image/png;base64," + base64.b64encode(b"hello").decode()],
+        },
+    )
+    assert _error(not_image, 415)["field"] == "reference_images.0"
+    assert client.get("/images", headers=auth).json()["total"] == 5
