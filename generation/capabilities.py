@@ -70,6 +70,12 @@ class ModelCapabilities:
     compression_formats: tuple[str, ...] = COMPRESSION_FORMATS
     compression_range: tuple[int, int] = (0, 100)
     max_prompt_chars: int = MAX_PROMPT_CHARS
+    # Sampling controls (issue 14). GPT Image takes none of them; Replicate models list theirs.
+    seed: bool = False
+    guidance_scale: tuple[float, float] | None = None  # inclusive range, None = not taken
+    steps: tuple[int, int] | None = None
+    takes_mask: bool = True
+    provider: str = "openai"  # which backend runs it: "openai" | "replicate"
     shutdown: date | None = None  # first day the model no longer answers
     successor: str | None = None
     note: str = ""
@@ -270,3 +276,40 @@ def validate_scene_params(
                 f"output_compression must be between {low} and {high}", field="output_compression"
             )
     return caps
+
+
+# Backends that honour a seed whatever the model: the draft renderer seeds its panel layout.
+SEEDING_BACKENDS = frozenset({"draft"})
+
+
+def validate_sampling(
+    caps: ModelCapabilities,
+    backend: str,
+    *,
+    seed: int | None = None,
+    guidance_scale: float | None = None,
+    steps: int | None = None,
+) -> None:
+    """Refuse a seed, guidance scale or step count that this model on this backend would ignore.
+
+    A silently ignored seed is worse than a 422: the author would believe the picture can be
+    drawn again. The draft backend honours `seed` for any model; GPT Image takes none.
+    """
+    where = f"{caps.name} on the {backend} backend"
+    if seed is not None and not (caps.seed or backend in SEEDING_BACKENDS):
+        raise InvalidInput(
+            f"{where} takes no seed; leave seed out", field="seed", code="unsupported_parameter"
+        )
+    for name, value, allowed in (
+        ("guidance_scale", guidance_scale, caps.guidance_scale),
+        ("steps", steps, caps.steps),
+    ):
+        if value is None:
+            continue
+        if allowed is None or backend == "draft":
+            raise InvalidInput(
+                f"{where} takes no {name}; leave it out", field=name, code="unsupported_parameter"
+            )
+        low, high = allowed
+        if not low <= value <= high:
+            raise InvalidInput(f"{name} must be between {low:g} and {high:g} for {caps.name}", field=name)

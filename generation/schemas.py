@@ -49,6 +49,12 @@ class GenerateRequest(PictureParams):
     model: str | None = Field(default=None, max_length=64)
     # size, quality, n, background, output_format, output_compression: PictureParams
     response_format: Literal["url", "b64_json"] = "url"
+    # Issue 14: a masked edit (library number of a PNG with alpha, the size of input image 1;
+    # transparent = redraw here) and sampling controls, each checked against the backend.
+    mask: Annotated[int, Field(ge=0)] | None = None
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
+    guidance_scale: Annotated[float, Field(ge=0, le=100)] | None = None
+    steps: Annotated[int, Field(ge=1, le=500)] | None = None
     wait: bool = True
 
     def reference_numbers(self) -> list[int] | None:
@@ -91,6 +97,8 @@ class GenerationRead(BaseModel):
     model: str
     backend: str
     parameters: dict[str, Any]
+    seed: int | None = None  # the seed the backend used, when it takes one
+    mask: int | None = None
     images: list[GenerationImage]
     image_url: str | None
     usage: dict[str, Any] | None

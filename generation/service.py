@@ -86,7 +86,15 @@ def _accept(
             if existing is not None:
                 return existing, False
         now = rt.clock()
-        prepared = prepare_scene(session, caller.workspace_id, body, settings.default_image_model, now.date())
+        prepared = prepare_scene(
+            session,
+            caller.workspace_id,
+            body,
+            settings.default_image_model,
+            now.date(),
+            backend=rt.backend.name,
+            store=rt.store,
+        )
         if body.dry_run:
             return dry_run_read(prepared, rt.backend.name, rt.prices), False
         if admit is not None:
@@ -219,6 +227,8 @@ def generation_read(
         model=job.model,
         backend=job.backend,
         parameters={"model": job.model, **job.params},
+        seed=job.params.get("seed"),
+        mask=job.params.get("mask"),
         images=images,
         image_url=images[0].url if images else None,
         usage=job.usage,
