@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     openai_retry_timeouts: bool = Field(
         default=False, description="Let the SDK retry timed-out calls too (each retry may be billed)"
     )
-    image_backend: Literal["auto", "openai", "draft"] = "auto"
+    image_backend: Literal["auto", "openai", "draft", "replicate"] = "auto"
     default_image_model: str = "gpt-image-2.5-flare"
     generation_concurrency: int = Field(default=4, ge=1, le=256)
     sync_wait_seconds: float = Field(default=120.0, ge=0)
@@ -149,6 +149,16 @@ class Settings(BaseSettings):
     url_import_timeout_seconds: float = Field(
         default=20.0, gt=0, description="Total time for one URL import: DNS, redirects and the whole body"
     )
+    # Integrations (issue 14): the Replicate backend (IMAGE_BACKEND=replicate).
+    replicate_api_token: SecretStr | None = None
+    replicate_base_url: str | None = Field(default=None, description="Empty: https://api.replicate.com")
+    replicate_default_model: str = Field(
+        default="black-forest-labs/flux-dev", description="Model used when a request names none"
+    )
+    replicate_poll_seconds: float = Field(default=1.0, gt=0, description="How often a prediction is polled")
+    replicate_timeout_seconds: float = Field(
+        default=300.0, gt=0, description="How long a prediction may run before it is cancelled (504)"
+    )
 
     @field_validator("price_overrides")
     @classmethod
@@ -188,7 +198,7 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
-    @field_validator("openai_api_key", "secret_key", mode="before")
+    @field_validator("openai_api_key", "secret_key", "replicate_api_token", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # `.env.example` copies leave `OPENAI_API_KEY=` blank: that means "no key", not "".

@@ -19,6 +19,7 @@ from accounts import quotas as caps
 from accounts.service import Caller
 from config import Settings
 from generation import jobs
+from generation.backends import default_model
 from generation.models import Generation, JobStatus
 from generation.pricing import Price, estimate_before
 from generation.scene import PreparedScene, added_characters, left_out_references, prepare_scene
@@ -90,7 +91,7 @@ def _accept(
             session,
             caller.workspace_id,
             body,
-            settings.default_image_model,
+            default_model(settings, rt.backend.name),
             now.date(),
             backend=rt.backend.name,
             store=rt.store,
