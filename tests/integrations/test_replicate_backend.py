@@ -183,3 +183,9 @@ def test_capabilities_refuse_before_spending(loom: Any, fake: FakeReplicate) -> 
         assert response.status_code == 422, (extra, response.text)
         assert response.json()["error"]["field"] == field, (extra, response.json())
     assert fake.created == []
+
+
+def test_health_names_the_replicate_default_model(loom: Any, fake: FakeReplicate) -> None:
+    client, _ = loom
+    health = client.get("/health").json()
+    assert (health["backend"], health["model"]) == ("replicate", "black-forest-labs/flux-dev")
