@@ -27,6 +27,8 @@ from config import Settings
 from errors import StoryloomError
 from generation.routes import router as generation_router
 from library.routes import router as images_router
+from openai_compat.errors import is_facade, openai_error
+from openai_compat.routes import router as openai_router
 from pages import mount_web
 from services.request_log import configure_logging
 from services.runtime import build_runtime
@@ -66,30 +68,41 @@ def _field_of(loc: tuple[object, ...]) -> str | None:
     return ".".join(parts) or None
 
 
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    field: str | None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """Storyloom's error shape, or OpenAI's on the `/v1` facade (its clients parse only that)."""
+    if is_facade(request.url.path):
+        status, body = openai_error(status, code, message, field)
+        return JSONResponse(body, status, headers=headers)
+    return JSONResponse(error_body(code, message, field), status, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoryloomError)
-    async def _domain(_: Request, exc: StoryloomError) -> JSONResponse:
-        return JSONResponse(
-            error_body(exc.code, exc.message, exc.field), exc.status_code, headers=exc.headers
-        )
+    async def _domain(request: Request, exc: StoryloomError) -> JSONResponse:
+        return error_response(request, exc.status_code, exc.code, exc.message, exc.field, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
         field = _field_of(tuple(first.get("loc", ())))
         if first.get("type") == "json_invalid":
-            return JSONResponse(
-                error_body("malformed_json", f"request body is not valid JSON: {first['msg']}", None),
-                400,
-            )
+            message = f"request body is not valid JSON: {first['msg']}"
+            return error_response(request, 400, "malformed_json", message, None)
         message = f"{field}: {first['msg']}" if field else str(first["msg"])
-        return JSONResponse(error_body("validation_error", message, field), 422)
+        return error_response(request, 422, "validation_error", message, field)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "error")
-        return JSONResponse(error_body(code, str(exc.detail), None), exc.status_code, headers=exc.headers)
+        return error_response(request, exc.status_code, code, str(exc.detail), None, exc.headers)
 
     async def _disk_full(_: Request, exc: Exception) -> JSONResponse:
         # Wherever it surfaced (spooling an upload, the file store, SQLite): 507, no trace.
@@ -103,9 +116,9 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(kind, _disk_full)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return JSONResponse(error_body("internal_error", "internal server error", None), 500)
+        return error_response(request, 500, "internal_error", "internal server error", None)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -140,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(characters_router)
     app.include_router(images_router)
     app.include_router(generation_router)
+    app.include_router(openai_router)
     app.include_router(usage_router)
     app.include_router(operations_router)  # last: the operators' routes after the authors' in /docs
     mount_web(app)

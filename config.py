@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     openai_retry_timeouts: bool = Field(
         default=False, description="Let the SDK retry timed-out calls too (each retry may be billed)"
     )
-    image_backend: Literal["auto", "openai", "draft"] = "auto"
+    image_backend: Literal["auto", "openai", "draft", "replicate"] = "auto"
     default_image_model: str = "gpt-image-2.5-flare"
     generation_concurrency: int = Field(default=4, ge=1, le=256)
     sync_wait_seconds: float = Field(default=120.0, ge=0)
@@ -141,6 +141,25 @@ class Settings(BaseSettings):
         host = "[::1]" if host == "::" else f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
 
+    # Integrations (issue 14): importing reference images from URLs.
+    url_import_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="host:port pairs URL imports may reach even on private/loopback addresses (comma list)",
+    )
+    url_import_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="Total time for one URL import: DNS, redirects and the whole body"
+    )
+    # Integrations (issue 14): the Replicate backend (IMAGE_BACKEND=replicate).
+    replicate_api_token: SecretStr | None = None
+    replicate_base_url: str | None = Field(default=None, description="Empty: https://api.replicate.com")
+    replicate_default_model: str = Field(
+        default="black-forest-labs/flux-dev", description="Model used when a request names none"
+    )
+    replicate_poll_seconds: float = Field(default=1.0, gt=0, description="How often a prediction is polled")
+    replicate_timeout_seconds: float = Field(
+        default=300.0, gt=0, description="How long a prediction may run before it is cancelled (504)"
+    )
+
     @field_validator("price_overrides")
     @classmethod
     def _known_price_fields(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -162,6 +181,13 @@ class Settings(BaseSettings):
             return json.loads(value) if value.strip() else {}
         return value
 
+    @field_validator("url_import_allow_hosts", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
     @field_validator("metrics_token", mode="before")
     @classmethod
     def _blank_token_is_unset(cls, value: object) -> object:
@@ -172,7 +198,7 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
-    @field_validator("openai_api_key", "secret_key", mode="before")
+    @field_validator("openai_api_key", "secret_key", "replicate_api_token", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # `.env.example` copies leave `OPENAI_API_KEY=` blank: that means "no key", not "".

@@ -70,6 +70,19 @@ class ModelCapabilities:
     compression_formats: tuple[str, ...] = COMPRESSION_FORMATS
     compression_range: tuple[int, int] = (0, 100)
     max_prompt_chars: int = MAX_PROMPT_CHARS
+    # Sampling controls (issue 14). GPT Image takes none of them; Replicate models list theirs.
+    seed: bool = False
+    guidance_scale: tuple[float, float] | None = None  # inclusive range, None = not taken
+    steps: tuple[int, int] | None = None
+    takes_mask: bool = True
+    provider: str = "openai"  # which backend runs it: "openai" | "replicate"
+    # Replicate only: how the size goes out ("aspect_ratio": "3:2", or "width_height") and the
+    # input names the model uses for reference images, outputs and sampling controls.
+    size_param: str = "size"
+    image_input: str | None = None  # e.g. "input_image"; None: the model takes no input image
+    outputs_input: str | None = None  # e.g. "num_outputs"; None: one image per prediction
+    guidance_input: str = "guidance"
+    steps_input: str = "num_inference_steps"
     shutdown: date | None = None  # first day the model no longer answers
     successor: str | None = None
     note: str = ""
@@ -127,6 +140,49 @@ MODELS: dict[str, ModelCapabilities] = _entries(
 MAX_CHARACTER_REFERENCES = max(caps.max_input_images for caps in MODELS.values())
 
 
+# Replicate models (IMAGE_BACKEND=replicate), from each model's published input schema on
+# replicate.com (read 2026-11-30). Sizes are the GPT Image standard ones plus 16:9 / 9:16,
+# sent as an aspect ratio; formats are PNG/JPEG/WebP ("jpg" on the wire); no quality levels.
+_REPLICATE_SIZES = ("1024x1024", "1536x1024", "1024x1536", "1344x768", "768x1344")
+_REPLICATE_COMMON: dict[str, object] = {
+    "provider": "replicate",
+    "standard_sizes": _REPLICATE_SIZES,
+    "qualities": ("auto",),
+    "backgrounds": ("auto",),
+    "compression_formats": (),
+    "takes_mask": False,
+    "seed": True,
+    "size_param": "aspect_ratio",
+}
+REPLICATE_MODELS: dict[str, ModelCapabilities] = _entries(
+    ModelCapabilities(
+        "black-forest-labs/flux-schnell",
+        n_max=4,
+        max_input_images=0,
+        steps=(1, 4),
+        outputs_input="num_outputs",
+        **_REPLICATE_COMMON,  # type: ignore[arg-type]
+    ),
+    ModelCapabilities(
+        "black-forest-labs/flux-dev",
+        n_max=4,
+        max_input_images=1,
+        guidance_scale=(0.0, 10.0),
+        steps=(1, 50),
+        image_input="image",
+        outputs_input="num_outputs",
+        **_REPLICATE_COMMON,  # type: ignore[arg-type]
+    ),
+    ModelCapabilities(
+        "black-forest-labs/flux-kontext-pro",
+        n_max=1,
+        max_input_images=1,
+        image_input="input_image",
+        **_REPLICATE_COMMON,  # type: ignore[arg-type]
+    ),
+)
+
+
 def today_utc() -> date:
     return datetime.now(UTC).date()
 
@@ -146,7 +202,7 @@ def resolve_model(name: str, today: date | None = None, *, field: str = "model")
     Also the start-up check for `DEFAULT_IMAGE_MODEL` (with field "default_image_model").
     """
     day = today or today_utc()
-    caps = MODELS.get(name)
+    caps = MODELS.get(name) or REPLICATE_MODELS.get(name)
     if caps is None:
         raise InvalidInput(f"unknown model {name!r}; use one of: {_one_of(live_models(day))}", field=field)
     if not caps.is_live(day):
@@ -270,3 +326,48 @@ def validate_scene_params(
                 f"output_compression must be between {low} and {high}", field="output_compression"
             )
     return caps
+
+
+# Backends that honour a seed whatever the model: the draft renderer seeds its panel layout.
+SEEDING_BACKENDS = frozenset({"draft"})
+
+
+def validate_sampling(
+    caps: ModelCapabilities,
+    backend: str,
+    *,
+    seed: int | None = None,
+    guidance_scale: float | None = None,
+    steps: int | None = None,
+) -> None:
+    """Refuse a seed, guidance scale or step count that this model on this backend would ignore.
+
+    A silently ignored seed is worse than a 422: the author would believe the picture can be
+    drawn again. The draft backend honours `seed` for any model; GPT Image takes none.
+    """
+    where = f"{caps.name} on the {backend} backend"
+    if backend != "draft" and caps.provider != backend:
+        offered = REPLICATE_MODELS if backend == "replicate" else MODELS
+        raise InvalidInput(
+            f"{caps.name} is a {caps.provider} model; this server draws with {backend}: use one of "
+            + _one_of([name for name, c in offered.items() if c.is_live(today_utc())]),
+            field="model",
+            code="model_not_offered",
+        )
+    if seed is not None and not (caps.seed or backend in SEEDING_BACKENDS):
+        raise InvalidInput(
+            f"{where} takes no seed; leave seed out", field="seed", code="unsupported_parameter"
+        )
+    for name, value, allowed in (
+        ("guidance_scale", guidance_scale, caps.guidance_scale),
+        ("steps", steps, caps.steps),
+    ):
+        if value is None:
+            continue
+        if allowed is None or backend == "draft":
+            raise InvalidInput(
+                f"{where} takes no {name}; leave it out", field=name, code="unsupported_parameter"
+            )
+        low, high = allowed
+        if not low <= value <= high:
+            raise InvalidInput(f"{name} must be between {low:g} and {high:g} for {caps.name}", field=name)

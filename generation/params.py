@@ -26,12 +26,22 @@ class PictureParams(BaseModel):
         return {name: getattr(self, name) for name in PictureParams.model_fields}
 
 
+# SceneParams fields that are never OpenAI arguments (the mask travels as a file part instead).
+NOT_OPENAI_ARGUMENTS = ("input_fidelity", "mask", "seed", "guidance_scale", "steps")
+
+
 class SceneParams(PictureParams):
     """The parameters as validated for one model: stored on the job, sent upstream as they are."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     input_fidelity: str | None = None
+    # Issue 14. The mask is a library number (its file goes upstream as the edit's `mask` part);
+    # seed, guidance and steps only where the capability table (or the draft backend) takes them.
+    mask: int | None = None
+    seed: int | None = None
+    guidance_scale: float | None = None
+    steps: int | None = None
 
     def upstream(self) -> dict[str, Any]:
         """As stored on the job and sent to OpenAI: optional fields that are unset are left out."""

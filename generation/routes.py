@@ -1,4 +1,4 @@
-"""`POST /generate-image`, `GET /generations/{id}`, `GET /generations`."""
+"""`POST /generate-image`, `POST /images/{number}/variations`, `GET /generations/{id}`, `GET /generations`."""
 
 from __future__ import annotations
 
@@ -8,18 +8,20 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from accounts.service import Caller
 from api.openapi import (
     KEYED,
     GenerationErrorBody,
     GenerationIdPath,
+    ImageNumberPath,
     OffsetQuery,
     bearer_scheme,
     error_responses,
 )
 from characters.service import get_character
 from deps import CallerDep, RuntimeDep, SessionDep, SettingsDep, check_generation_limit, refuse_unknown_query
-from generation import jobs, service
-from generation.models import JobStatus
+from generation import inputs, jobs, service
+from generation.models import Generation, JobStatus
 from generation.schemas import (
     DryRunRead,
     GenerateRequest,
@@ -27,6 +29,8 @@ from generation.schemas import (
     GenerationList,
     GenerationRead,
 )
+from generation.variations import VariationRequest, variation_scene
+from services.runtime import Runtime
 from storage.ids import MAX_INT64
 
 router = APIRouter(tags=["scenes"], dependencies=[Depends(bearer_scheme)], responses=error_responses(*KEYED))
@@ -63,20 +67,48 @@ async def generate_image(
     rt: RuntimeDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> object:
+    return await run_scene(request, rt, caller, body, idempotency_key)
+
+
+@router.post(
+    "/images/{number}/variations",
+    response_model=GenerationRead | DryRunRead,
+    responses={
+        **ACCEPTED,
+        **error_responses(400, 404, 409),
+        **error_responses(502, 503, 504, model=GenerationErrorBody),
+    },
+    tags=["images"],
+)
+async def image_variations(
+    number: ImageNumberPath,
+    body: VariationRequest,
+    request: Request,
+    caller: CallerDep,
+    rt: RuntimeDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> object:
+    """`n` variants of a library picture through the edit endpoint, with the picture's characters."""
+
+    def build() -> GenerateRequest:
+        with rt.session() as session:
+            return variation_scene(session, caller.workspace_id, number, body)
+
+    scene = await to_thread.run_sync(build)
+    return await run_scene(request, rt, caller, scene, idempotency_key)
+
+
+async def run_scene(
+    request: Request, rt: Runtime, caller: Caller, body: GenerateRequest, idempotency_key: str | None
+) -> GenerationRead | DryRunRead | JSONResponse:
+    """Submit and answer: the finished job, a 202 to poll, the job's error, or a dry run's preview."""
     settings = rt.settings
-    result = await service.submit(
-        rt, caller, body, idempotency_key, admit=lambda: check_generation_limit(request, caller)
-    )
+    result = await submit_scene(request, rt, caller, body, idempotency_key)
     if isinstance(result, DryRunRead):
         return result
     if not body.wait:
         return _accepted(result.id, result.status, settings.public_base_url)
-    await service.wait_for(rt, result.id, settings.sync_wait_seconds)
-    job, read = await to_thread.run_sync(
-        lambda: service.load_read(
-            rt, caller.workspace_id, result.id, include_b64=body.response_format == "b64_json"
-        )
-    )
+    job, read = await wait_and_read(rt, caller, result.id, include_b64=body.response_format == "b64_json")
     if job.status == JobStatus.failed:
         error = read.error
         assert error is not None
@@ -90,6 +122,29 @@ async def generate_image(
     if job.status != JobStatus.succeeded:
         return _accepted(job.id, job.status, settings.public_base_url)
     return read
+
+
+async def submit_scene(
+    request: Request, rt: Runtime, caller: Caller, body: GenerateRequest, idempotency_key: str | None
+) -> Generation | DryRunRead:
+    """The shared start of every scene-making route (the OpenAI facade too): import, validate, count, submit.
+
+    The generation rate limit counts only requests that pass validation (`admit`).
+    """
+    body = await inputs.import_outside_references(rt, caller.workspace_id, body)
+    return await service.submit(
+        rt, caller, body, idempotency_key, admit=lambda: check_generation_limit(request, caller)
+    )
+
+
+async def wait_and_read(
+    rt: Runtime, caller: Caller, job_id: str, *, include_b64: bool
+) -> tuple[Generation, GenerationRead]:
+    """Wait up to SYNC_WAIT_SECONDS for the job, then read it as it is."""
+    await service.wait_for(rt, job_id, rt.settings.sync_wait_seconds)
+    return await to_thread.run_sync(
+        lambda: service.load_read(rt, caller.workspace_id, job_id, include_b64=include_b64)
+    )
 
 
 @router.get("/generations/{generation_id}", response_model=GenerationRead, responses=error_responses(404))

@@ -162,17 +162,21 @@ class JobRunner:
 
     def _backend_request(self, job: Generation) -> BackendRequest:
         """Read the chosen reference files; an image deleted since the job was accepted fails it."""
+        upstream = job.params
+        mask_number = upstream.get("mask")
         numbers = job.reference_numbers
+        wanted = [*numbers, mask_number] if mask_number is not None else numbers
         with Session(self.engine) as session:
             rows = session.exec(
-                select(Image).where(Image.workspace_id == job.workspace_id, col(Image.number).in_(numbers))
+                select(Image).where(Image.workspace_id == job.workspace_id, col(Image.number).in_(wanted))
             ).all()
         by_number = {image.number: image for image in rows}
-        missing = [n for n in numbers if n not in by_number]
+        missing = [n for n in wanted if n not in by_number]
         if missing:
+            what = "the mask" if missing[0] == mask_number else "reference image"
             raise StoryloomError(
-                f"reference image {missing[0]} was deleted before the job ran",
-                field="reference_images",
+                f"{what} {missing[0]} was deleted before the job ran",
+                field="mask" if missing[0] == mask_number else "reference_images",
                 code="unknown_image",
             )
         names = {
@@ -188,12 +192,21 @@ class JobRunner:
             )
             for n in numbers
         ]
+        mask = None
+        if mask_number is not None:
+            mask = ReferenceImage(
+                number=mask_number,
+                filename=f"mask-{mask_number}.png",
+                content_type="image/png",
+                data=self._read(by_number[mask_number].file_key),
+            )
         return BackendRequest(
             prompt=job.prompt,
             model=job.model,
             params=SceneParams.model_validate(job.params),
             references=references,
             scene=job.scene,
+            mask=mask,
         )
 
     def _read(self, key: str) -> bytes:

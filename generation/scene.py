@@ -6,6 +6,7 @@ unknown character or image number, is a 422 here, before a job exists or anythin
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -15,12 +16,20 @@ from sqlmodel import Session, col, select
 from characters import service as characters
 from characters.models import Character
 from errors import InvalidInput, NotFound
-from generation.capabilities import ModelCapabilities, resolve_model, validate_scene_params
+from generation.capabilities import (
+    SEEDING_BACKENDS,
+    ModelCapabilities,
+    resolve_model,
+    validate_sampling,
+    validate_scene_params,
+)
 from generation.composer import CharacterBrief, InputImage, compose_prompt, join_words
+from generation.masks import load_mask
 from generation.params import SceneParams
 from generation.schemas import GenerateRequest
 from library.models import Image
 from library.tags import characters_shown
+from storage.files import FileStore
 
 
 def added_characters(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -125,7 +134,14 @@ def _join_numbers(numbers: list[int]) -> str:
 
 
 def prepare_scene(
-    session: Session, workspace_id: int, body: GenerateRequest, default_model: str, today: date
+    session: Session,
+    workspace_id: int,
+    body: GenerateRequest,
+    default_model: str,
+    today: date,
+    *,
+    backend: str,
+    store: FileStore,
 ) -> PreparedScene:
     """Resolve, choose, compose and validate.
 
@@ -137,11 +153,17 @@ def prepare_scene(
     model = body.model or default_model
     limit = resolve_model(model, today).max_input_images
     chosen = _resolve_characters(session, workspace_id, body.characters)
-    images, left_out = _choose_references(session, workspace_id, chosen, body.reference_images, limit)
+    images, left_out = _choose_references(session, workspace_id, chosen, body.reference_numbers(), limit)
     picture = body.picture()
     caps = validate_scene_params(
         model=model, prompt=body.prompt, reference_images=len(images), today=today, **picture
     )
+    validate_sampling(caps, backend, seed=body.seed, guidance_scale=body.guidance_scale, steps=body.steps)
+    if body.mask is not None and not caps.takes_mask:
+        raise InvalidInput(f"{caps.name} does not take a mask", field="mask", code="unsupported_parameter")
+    mask = None
+    if body.mask is not None:
+        mask = load_mask(session, store, workspace_id, body.mask, images[0] if images else None)
     users, known = _shown_characters(session, workspace_id, images)
     added: list[Character] = []
     if "characters" not in body.model_fields_set:
@@ -178,7 +200,17 @@ def prepare_scene(
         max_chars=caps.max_prompt_chars,
     )
     fidelity = caps.edit_input_fidelity if references else None
-    params = SceneParams(**picture, input_fidelity=fidelity or None)
+    seed = body.seed
+    if seed is None and caps.seed and backend not in SEEDING_BACKENDS:
+        seed = secrets.randbelow(2**32)  # chosen here so the job records the seed actually used
+    params = SceneParams(
+        **picture,
+        input_fidelity=fidelity or None,
+        mask=mask.number if mask is not None else None,
+        seed=seed,
+        guidance_scale=body.guidance_scale,
+        steps=body.steps,
+    )
     lists = characters.reference_numbers(session, [c.id for c in chosen]) if left_out else {}  # type: ignore[misc]
     entries: list[dict[str, Any]] = []
     for c in cast:

@@ -14,6 +14,25 @@ SceneText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 CharacterRef = RowId | Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
+class UrlReference(BaseModel):
+    """An input image on the web: imported into the library (SSRF-safe) before it is used."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096)]
+
+
+class Base64Reference(BaseModel):
+    """An input image sent inline: imported into the library (deduplicated) before it is used."""
+
+    model_config = ConfigDict(extra="forbid")
+    b64_json: Annotated[str, StringConstraints(min_length=1)]
+
+
+DataUri = Annotated[str, StringConstraints(pattern=r"^data:image/[a-z+.-]+;base64,")]
+# A library number, or an outside image that becomes one (generation/inputs.py).
+ReferenceEntry = ImageNumber | UrlReference | Base64Reference | DataUri
+
+
 class GenerateRequest(PictureParams):
     """Only `prompt` is required: `{"prompt": "..."}` alone is plain text-to-image.
 
@@ -25,16 +44,30 @@ class GenerateRequest(PictureParams):
 
     prompt: SceneText
     characters: list[CharacterRef] = Field(default_factory=list, max_length=16)
-    reference_images: list[ImageNumber] | None = Field(default=None, max_length=64)
+    reference_images: list[ReferenceEntry] | None = Field(default=None, max_length=64)
     style: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = Field(
         default=None, description="book-wide style, added after each character's own style"
     )
     model: str | None = Field(default=None, max_length=64)
     # size, quality, n, background, output_format, output_compression: PictureParams
     response_format: Literal["url", "b64_json"] = "url"
+    # Issue 14: a masked edit (library number of a PNG with alpha, the size of input image 1;
+    # transparent = redraw here) and sampling controls, each checked against the backend.
+    mask: ImageNumber | None = None
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
+    guidance_scale: Annotated[float, Field(ge=0, le=100)] | None = None
+    steps: Annotated[int, Field(ge=1, le=500)] | None = None
     # Strict: `0`, `"false"` or `"no"` are refused rather than read as a boolean (issue 12, defect 12).
     wait: StrictBool = True
     dry_run: StrictBool = False
+
+    def reference_numbers(self) -> list[int] | None:
+        """The explicit references as library numbers; outside images must have been imported."""
+        if self.reference_images is None:
+            return None
+        if not all(isinstance(entry, int) for entry in self.reference_images):
+            raise AssertionError("outside reference images are imported before the scene is prepared")
+        return [int(entry) for entry in self.reference_images]  # type: ignore[arg-type]
 
 
 class SceneCharacter(BaseModel):
@@ -76,6 +109,8 @@ class GenerationRead(BaseModel):
     model: str
     backend: str
     parameters: dict[str, Any]
+    seed: int | None = None  # the seed the backend used, when it takes one
+    mask: int | None = None
     images: list[GenerationImage]
     image_url: str | None
     usage: dict[str, Any] | None

@@ -19,6 +19,7 @@ from accounts import quotas as caps
 from accounts.service import Caller
 from config import Settings
 from generation import jobs
+from generation.backends import default_model
 from generation.models import Generation, JobStatus
 from generation.pricing import Price, estimate_before
 from generation.scene import PreparedScene, added_characters, left_out_references, prepare_scene
@@ -86,7 +87,15 @@ def _accept(
             if existing is not None:
                 return existing, False
         now = rt.clock()
-        prepared = prepare_scene(session, caller.workspace_id, body, settings.default_image_model, now.date())
+        prepared = prepare_scene(
+            session,
+            caller.workspace_id,
+            body,
+            default_model(settings, rt.backend.name),
+            now.date(),
+            backend=rt.backend.name,
+            store=rt.store,
+        )
         if body.dry_run:
             return dry_run_read(prepared, rt.backend.name, rt.prices), False
         if admit is not None:
@@ -219,6 +228,8 @@ def generation_read(
         model=job.model,
         backend=job.backend,
         parameters={"model": job.model, **job.params},
+        seed=job.params.get("seed"),
+        mask=job.params.get("mask"),
         images=images,
         image_url=images[0].url if images else None,
         usage=job.usage,

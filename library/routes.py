@@ -7,13 +7,12 @@ File routes accept either the Bearer key or a signed URL (services/signing.py).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -32,8 +31,9 @@ from api.request_body import read_capped
 from characters.service import get_character
 from config import Settings
 from deps import CallerDep, RuntimeDep, SessionDep, SettingsDep, get_caller
-from errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge
+from errors import BadRequest, InvalidInput, NotFound
 from library import service as library
+from library import sources as outside
 from library.schemas import ImageList, ImageRead, ImageUpload, SimilarList
 from library.upload_body import UploadedFile, is_multipart, read_multipart
 from services.bearer import parse_bearer
@@ -41,7 +41,7 @@ from services.runtime import Runtime
 from services.signing import verify
 from storage.db import end_read
 from storage.files import FileStore
-from storage.ids import MAX_INT64
+from storage.ids import MAX_INT64, RowId
 from storage.imaging import CONTENT_TYPES, ProcessedImage
 from storage.space import with_reserve
 
@@ -134,19 +134,52 @@ async def _read_base64_json(request: Request, settings: Settings) -> bytes:
     value = payload.get(BASE64_FIELD) if isinstance(payload, dict) else None
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput('send multipart \'files\' or JSON {"image_base64": "..."}', field=BASE64_FIELD)
-    if value.startswith("data:") and "," in value:
-        value = value.split(",", 1)[1]  # a data: URL
-    try:
-        data = base64.b64decode("".join(value.split()), validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInput(
-            "image_base64 is not valid base64", field=BASE64_FIELD, code="invalid_base64"
-        ) from None
-    if len(data) > settings.max_upload_bytes:
-        raise PayloadTooLarge(
-            f"image is over the limit of {settings.max_upload_bytes:,} bytes", field=BASE64_FIELD
+    return outside.decode_base64_image(value.strip(), BASE64_FIELD, settings.max_upload_bytes)
+
+
+class ImportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, max_length=4096)
+    character_id: RowId | None = None
+
+
+@router.post(
+    "/images/import",
+    status_code=201,
+    responses={
+        201: {
+            "model": ImageUpload,
+            "description": "Fetched and stored (200 when it was already in the library)",
+        },
+        200: {"model": ImageUpload, "description": "The same bytes were already in the library"},
+        **error_responses(404, 413, 415, 503, 507),
+    },
+)
+async def import_image(
+    body: ImportRequest, caller: CallerDep, session: SessionDep, rt: RuntimeDep
+) -> JSONResponse:
+    """Fetch one image from a public URL (SSRF-safe, library/fetcher.py) and store it like an upload."""
+    settings = rt.settings
+    if body.character_id is not None:
+        await run_in_threadpool(get_character, session, caller.workspace_id, body.character_id)
+        end_read(session)
+    data = await outside.load(outside.ImageSource("url", url=body.url), settings, rt.url_resolver)
+
+    def store() -> tuple[list[dict[str, Any]], bool]:
+        stored = outside.store_sources(
+            session,
+            settings,
+            rt.store,
+            rt.similarity,
+            caller.workspace_id,
+            [("url", data)],
+            character_id=body.character_id,
         )
-    return data
+        return library.images_to_api(session, settings, stored), stored[0].duplicate
+
+    images, duplicate = await run_in_threadpool(store)
+    return JSONResponse({"images": images}, status_code=200 if duplicate else 201)
 
 
 @router.post(

@@ -38,6 +38,8 @@ class UploadedFile:
     filename: str
     path: Path
     size: int = 0
+    field: str = FILE_FIELD  # the part's name ("files"; "image[]" / "mask" on the OpenAI facade)
+    content_type: str | None = None
 
     def read_bytes(self) -> bytes:
         return self.path.read_bytes()
@@ -61,10 +63,19 @@ def is_multipart(request: Request) -> bool:
 class _Collector:
     """python-multipart callbacks that route each part to a temp file or a small text buffer."""
 
-    def __init__(self, settings: Settings, form: MultipartForm, text_fields: frozenset[str]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        form: MultipartForm,
+        text_fields: frozenset[str],
+        file_fields: frozenset[str] = frozenset({FILE_FIELD}),
+        max_text_bytes: int = MAX_TEXT_FIELD_BYTES,
+    ) -> None:
         self.settings = settings
         self.form = form
         self.text_fields = text_fields
+        self.file_fields = file_fields
+        self.max_text_bytes = max_text_bytes
         self.headers: dict[str, str] = {}
         self._header_field = bytearray()
         self._header_value = bytearray()
@@ -100,14 +111,19 @@ class _Collector:
         if disposition != b"form-data" or b"name" not in params:
             raise BadRequest("each multipart part needs 'Content-Disposition: form-data; name=...'")
         name = params[b"name"].decode("utf-8", errors="replace")
-        if name == FILE_FIELD:
+        if name in self.file_fields:
             if len(self.form.files) >= self.settings.max_files_per_upload:
                 raise PayloadTooLarge(
                     f"at most {self.settings.max_files_per_upload} files per upload", field=FILE_FIELD
                 )
             filename = params.get(b"filename", b"").decode("utf-8", errors="replace")
             fd, tmp_name = tempfile.mkstemp(dir=self.settings.tmp_dir, prefix="upload-")
-            self._current = UploadedFile(filename or f"files[{len(self.form.files)}]", Path(tmp_name))
+            self._current = UploadedFile(
+                filename or f"{name}[{len(self.form.files)}]",
+                Path(tmp_name),
+                field=name,
+                content_type=self.headers.get("content-type"),
+            )
             self.form.files.append(self._current)
             self._sink = os.fdopen(fd, "wb")
         elif name in self.text_fields:
@@ -125,7 +141,7 @@ class _Collector:
             self._sink.write(data[start:end])
         elif self._text is not None:
             self._text.extend(data[start:end])
-            if len(self._text) > MAX_TEXT_FIELD_BYTES:
+            if len(self._text) > self.max_text_bytes:
                 raise PayloadTooLarge(f"form field {self._text_name} is too long", field=self._text_name)
         # Parts we do not know are read past and dropped.
 
@@ -150,7 +166,12 @@ def _remove(form: MultipartForm) -> None:
 
 @asynccontextmanager
 async def read_multipart(
-    request: Request, settings: Settings, *, text_fields: frozenset[str] = frozenset({"character_id"})
+    request: Request,
+    settings: Settings,
+    *,
+    text_fields: frozenset[str] = frozenset({"character_id"}),
+    file_fields: frozenset[str] = frozenset({FILE_FIELD}),
+    max_text_bytes: int = MAX_TEXT_FIELD_BYTES,
 ) -> AsyncIterator[MultipartForm]:
     """Stream a multipart body into a `MultipartForm`; its temp files are removed on exit."""
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
@@ -162,7 +183,7 @@ async def read_multipart(
     body = capped_stream(request, limit, FILE_FIELD)
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
     form = MultipartForm()
-    collector = _Collector(settings, form, text_fields)
+    collector = _Collector(settings, form, text_fields, file_fields, max_text_bytes)
     try:
         try:
             parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from characters.models import Character
 from config import Settings
 from deps import RuntimeDep, SessionDep, SettingsDep
 from generation import jobs
+from generation.backends import default_model
 from generation.capabilities import resolve_model
 from library import service as library
 from library.tags import characters_shown
@@ -144,8 +145,8 @@ def library_page(
     )
 
 
-def scene_options(settings: Settings, today: date) -> dict[str, Any]:
-    caps = resolve_model(settings.default_image_model, today)
+def scene_options(settings: Settings, today: date, backend: str) -> dict[str, Any]:
+    caps = resolve_model(default_model(settings, backend), today)
     sizes = [*caps.standard_sizes, "auto"] if caps.auto_size else list(caps.standard_sizes)
     return {"sizes": sizes, "qualities": list(caps.qualities), "n_max": caps.n_max, "model": caps.name}
 
@@ -188,7 +189,7 @@ def scene_page(
             "refs": items,
             "unknown": unknown,
             "refs_text": ", ".join(str(item["number"]) for item in items),
-            **scene_options(settings, runtime.clock().date()),
+            **scene_options(settings, runtime.clock().date(), runtime.backend_name),
         },
     )
 

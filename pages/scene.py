@@ -34,8 +34,8 @@ router = APIRouter(prefix="/ui/api", route_class=WebRoute, include_in_schema=Fal
 MAX_JSON_BYTES = 64 * 1024
 
 
-async def _read_json(request: Request) -> dict[str, Any]:
-    body = await read_capped(request, MAX_JSON_BYTES, None, "the scene form is too large")
+async def read_json(request: Request, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    body = await read_capped(request, limit, None, "the form is too large")
     try:
         data = json.loads(body)
     except ValueError:
@@ -91,7 +91,7 @@ def _fragment(name: str, context: dict[str, Any]) -> str:
 @router.post("/preview", dependencies=[CsrfHeader])
 async def preview(request: Request, caller: WebCallerDep, rt: RuntimeDep) -> JSONResponse:
     check_rate_limit(request, caller.key_id, "api")
-    body = scene_request(await _read_json(request), dry_run=True)
+    body = scene_request(await read_json(request), dry_run=True)
     result = await submit(rt, caller, body, None)
     assert isinstance(result, DryRunRead)
     cost = result.estimated_cost_usd  # the dry run prices it; the page only shows it
@@ -105,7 +105,7 @@ async def generate(request: Request, caller: WebCallerDep, rt: RuntimeDep) -> JS
     key = request.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= 200:
         raise InvalidInput("Idempotency-Key must be 1–200 characters", field="Idempotency-Key")
-    body = scene_request(await _read_json(request), dry_run=False)
+    body = scene_request(await read_json(request), dry_run=False)
     job = await submit(rt, caller, body, key, admit=lambda: check_generation_limit(request, caller))
     assert isinstance(job, Generation)
     return JSONResponse(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from config import Settings
+from generation.backends import default_model
 from storage.db import ping
 from storage.space import ensure_reserve, free_bytes
 
@@ -63,7 +64,7 @@ def health_report(rt: Runtime) -> dict[str, Any]:
         "storage": space if storage == "ok" else storage,
         "storage_free_bytes": free,
         "backend": rt.backend_name,
-        "model": settings.default_image_model,
+        "model": default_model(settings, rt.backend_name),
         "version": rt.version,
     }
     failing = [part for part in ("database", "storage") if body[part] not in ("ok", "degraded")]

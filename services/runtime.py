@@ -30,6 +30,7 @@ from generation.capabilities import resolve_model
 from generation.pricing import Price, load_prices
 from generation.queue import JobQueue
 from generation.runner import JobRunner
+from library.fetcher import Resolver, system_resolver
 from library.similarity import SimilarityCache
 from library.sweep import sweep_unreferenced
 from services.auth_throttle import FailedAuthThrottle
@@ -62,6 +63,8 @@ class Runtime:
     decode_gate: DecodeGate
     # The quota's and /usage's idea of "now"; tests replace it to cross midnight.
     clock: Clock = utcnow
+    # DNS for URL imports, asked once per hop (library/fetcher.py); tests put a stub here.
+    url_resolver: Resolver = system_resolver
     version: str = VERSION
     _backend: ImageBackend | None = field(default=None, repr=False)
     _jobs: JobQueue | None = field(default=None, repr=False)

@@ -63,6 +63,105 @@ function setupPicker(form) {
   paint();
 }
 
+// Poll a job's fragment into `output` until it is done (the scene form and the fix page).
+async function pollJob(url, output, showError) {
+  for (let delay = 400; ; delay = Math.min(delay * 1.5, 2000)) {
+    const response = await fetch(url, { credentials: "same-origin" });
+    const data = await response.json();
+    if (!response.ok) { showError(data.error); return; }
+    output.innerHTML = data.html;
+    if (data.done) return;
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}
+
+// Fix an area: paint with a brush over the picture; the strokes become an OpenAI mask
+// (opaque everywhere, transparent where painted) sent with the description of the fix.
+function setupFix(form) {
+  const canvas = form.querySelector(".paint canvas");
+  const ctx = canvas.getContext("2d");
+  const output = document.getElementById("fix-output");
+  const errorFor = (name) => form.querySelector(`[data-error-for="${name}"]`) || form.querySelector('[data-error-for="form"]');
+  const showError = (error) => {
+    const target = errorFor((error.field || "").split(".")[0]);
+    target.textContent = error.message;
+    target.hidden = false;
+  };
+  const clearErrors = () => form.querySelectorAll("[data-error-for]").forEach((p) => { p.hidden = true; p.textContent = ""; });
+  let painted = false;
+  let last = null;
+  const at = (event) => {
+    const box = canvas.getBoundingClientRect();
+    return [(event.clientX - box.left) * canvas.width / box.width, (event.clientY - box.top) * canvas.height / box.height];
+  };
+  const stroke = (from, to) => {
+    ctx.strokeStyle = "rgb(220, 30, 60)";
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    ctx.lineWidth = Math.max(1, form.brush.value / 100 * canvas.width);
+    ctx.beginPath();
+    ctx.moveTo(...from);
+    ctx.lineTo(...to);
+    ctx.stroke();
+    painted = true;
+  };
+  canvas.addEventListener("pointerdown", (event) => {
+    clearErrors();
+    canvas.setPointerCapture(event.pointerId);
+    last = at(event);
+    stroke(last, last);
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (!last) return;
+    const next = at(event);
+    stroke(last, next);
+    last = next;
+  });
+  ["pointerup", "pointercancel"].forEach((type) => canvas.addEventListener(type, () => { last = null; }));
+  const mask = () => {
+    const out = document.createElement("canvas");
+    out.width = canvas.width;
+    out.height = canvas.height;
+    const m = out.getContext("2d");
+    m.fillStyle = "#000";
+    m.fillRect(0, 0, out.width, out.height);
+    m.globalCompositeOperation = "destination-out";
+    m.drawImage(canvas, 0, 0);
+    return out.toDataURL("image/png");
+  };
+  form.querySelector('[data-action="clear"]').addEventListener("click", () => {
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    painted = false;
+  });
+  const button = form.querySelector('[data-action="redraw"]');
+  button.addEventListener("click", async () => {
+    clearErrors();
+    if (!painted) { showError({ field: "mask", message: "Paint the area to redraw first." }); return; }
+    button.disabled = true;
+    try {
+      output.innerHTML = '<p class="progress" role="status"><span class="spinner" aria-hidden="true"></span>Sending…</p>';
+      const key = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Date.now()) + Math.random();
+      const response = await fetch(`/ui/api/images/${form.dataset.number}/fix`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken(), "Idempotency-Key": key },
+        body: JSON.stringify({
+          prompt: form.prompt.value,
+          characters: [...form.querySelectorAll('input[name="characters"]:checked')].map((box) => box.value),
+          mask: mask(),
+        }),
+        credentials: "same-origin",
+      });
+      const data = await response.json().catch(() => ({ error: { message: "The server answered strangely. Try again." } }));
+      if (!response.ok) { output.innerHTML = ""; showError(data.error); return; }
+      await pollJob(data.status_url, output, showError);
+    } catch (err) {
+      showError({ message: "Could not reach the server. Check your connection and try again." });
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
 // Scene form: preview (dry run) and generate, then poll the job until it is done.
 function setupScene(form) {
   const output = document.getElementById("scene-output");
@@ -102,16 +201,7 @@ function setupScene(form) {
   };
   const busy = (on) => buttons.forEach((b) => { b.disabled = on; });
   setupReferenceList(form);
-  const poll = async (url) => {
-    for (let delay = 400; ; delay = Math.min(delay * 1.5, 2000)) {
-      const response = await fetch(url, { credentials: "same-origin" });
-      const data = await response.json();
-      if (!response.ok) { showError(data.error); return; }
-      output.innerHTML = data.html;
-      if (data.done) return;
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  };
+  const poll = (url) => pollJob(url, output, showError);
   buttons.forEach((button) => button.addEventListener("click", async () => {
     clearErrors();
     busy(true);
@@ -231,4 +321,5 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form[data-dropzone]").forEach(setupDropzone);
   document.querySelectorAll("form[data-picker]").forEach(setupPicker);
   document.querySelectorAll("form[data-scene]").forEach(setupScene);
+  document.querySelectorAll("form[data-fix]").forEach(setupFix);
 });

@@ -133,6 +133,7 @@ class RecordedRequest:
     fields: dict[str, Any]  # multipart strings, or the JSON body
     images: list[UploadedImage]
     status: int = 200  # what the fake answered
+    mask: UploadedImage | None = None  # the `mask` part of an edit, as sent
 
 
 @dataclass(frozen=True)
@@ -231,14 +232,31 @@ class FakeOpenAI:
         async with request.form(max_files=64, max_fields=64) as form:
             images: list[UploadedImage] = []
             fields: dict[str, Any] = {}
+            mask: UploadedImage | None = None
             for key, value in form.multi_items():
                 if isinstance(value, UploadFile):
+                    part = UploadedImage(value.filename, value.content_type, await value.read())
                     if key in ("image", "image[]"):
-                        images.append(UploadedImage(value.filename, value.content_type, await value.read()))
+                        images.append(part)
+                    elif key == "mask":
+                        mask = part
                 else:
                     fields[key] = value
-        recorded = RecordedRequest("edits", request.headers.get("authorization"), fields, images)
+        recorded = RecordedRequest("edits", request.headers.get("authorization"), fields, images, mask=mask)
         self._record(recorded)
+        if mask is not None and images:
+            problem = _mask_problem(mask, images[0])
+            if problem is not None:
+                return self._error(
+                    recorded,
+                    400,
+                    {
+                        "message": problem,
+                        "type": "invalid_request_error",
+                        "param": "mask",
+                        "code": "invalid_value",
+                    },
+                )
         for image in images:
             if image.content_type not in ACCEPTED_IMAGE_TYPES:
                 return self._error(
@@ -337,6 +355,18 @@ class FakeOpenAI:
                 "total_tokens": text_tokens + image_tokens + output_tokens,
             },
         }
+
+
+def _mask_problem(mask: UploadedImage, first: UploadedImage) -> str | None:
+    """What OpenAI checks on a mask: a PNG (declared and real), with alpha, the first image's size."""
+    if mask.content_type != "image/png":
+        return f"Invalid file 'mask': unsupported mimetype ('{mask.content_type}'). Mask must be a PNG."
+    with Image.open(io.BytesIO(mask.data)) as picture, Image.open(io.BytesIO(first.data)) as image:
+        if picture.format != "PNG" or picture.mode not in ("RGBA", "LA", "PA"):
+            return "Invalid mask image: the mask must be a PNG with an alpha channel."
+        if picture.size != image.size:
+            return "Invalid mask image: mask and image must have the same dimensions."
+    return None
 
 
 def _missing(name: str) -> dict[str, Any]:

@@ -31,13 +31,14 @@ __all__ = [
     "ReferenceImage",
     "UpstreamObserver",
     "backend_name",
+    "default_model",
     "make_backend",
     "zero_usage",
 ]
 
 
 def backend_name(settings: Settings) -> str:
-    """Which backend `make_backend` will build: "openai" or "draft" (for /health and logs)."""
+    """Which backend `make_backend` will build: "openai", "replicate" or "draft" (for /health and logs)."""
     if settings.image_backend == "auto":
         return "openai" if settings.openai_api_key is not None else "draft"
     return settings.image_backend
@@ -55,6 +56,15 @@ def make_backend(settings: Settings, observer: UpstreamObserver | None = None) -
         from generation.backends.openai_backend import OpenAIBackend
 
         return OpenAIBackend.from_settings(settings, observer=observer)
+    if name == "replicate":
+        if settings.replicate_api_token is None:
+            raise BackendConfigError(
+                "IMAGE_BACKEND=replicate but REPLICATE_API_TOKEN is not set: set the token, "
+                "or use another backend"
+            )
+        from generation.backends.replicate_backend import ReplicateBackend  # like openai: only when used
+
+        return ReplicateBackend.from_settings(settings, observer=observer)
     return DraftBackend()
 
 
@@ -66,3 +76,8 @@ def __getattr__(name: str) -> object:
 
         return OpenAIBackend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def default_model(settings: Settings, backend: str) -> str:
+    """The model a request without one gets: Replicate has its own default, the others GPT Image's."""
+    return settings.replicate_default_model if backend == "replicate" else settings.default_image_model

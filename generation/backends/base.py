@@ -42,6 +42,7 @@ class BackendRequest:
     )  # input_fidelity: sent only where the model takes it
     references: list[ReferenceImage] = field(default_factory=list)
     scene: str | None = None  # the author's scene text alone, for the draft panel; None: use prompt
+    mask: ReferenceImage | None = None  # PNG with alpha, the size of references[0]; alpha 0 = redraw
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,14 @@
 It shows what the real call would get (the reference images as numbered thumbnails, the scene
 text) under a large "DRAFT" mark, at the requested size and format, so a whole book can be laid
 out before any money is spent. Rendering is deterministic (Pillow's bundled font, no clock, no
-randomness): the same request gives the same bytes, which the tests rely on.
+randomness but a seeded one): the same request gives the same bytes, which the tests rely on.
+It honours `seed`: the tint and a scatter of marks come from it, so another seed is another panel.
 """
 
 from __future__ import annotations
 
 import io
+import random
 import textwrap
 from functools import lru_cache
 
@@ -95,13 +97,40 @@ def _draw_references(
     return top + rows * (box + label_size + 6 + gap)
 
 
+def _tint(request: BackendRequest, index: int) -> tuple[int, int, int]:
+    """Without a seed the fixed tints; with one, a pale colour drawn from it (same seed, same panel)."""
+    if request.params.seed is None:
+        return TINTS[index % len(TINTS)]
+    rng = random.Random(request.params.seed * 1009 + index)
+    return (rng.randint(225, 255), rng.randint(225, 255), rng.randint(225, 255))
+
+
+def _scatter(draw: ImageDraw.ImageDraw, request: BackendRequest, width: int, height: int, index: int) -> None:
+    """Seeded confetti in the margins: a visible sign that the seed changes the picture."""
+    if request.params.seed is None:
+        return
+    rng = random.Random(request.params.seed * 7919 + index)
+    for _ in range(24):
+        x, y, r = (
+            rng.randrange(width),
+            rng.randrange(height),
+            rng.randint(2, max(3, min(width, height) // 64)),
+        )
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=MUTED)
+
+
 def _render(request: BackendRequest, width: int, height: int, index: int) -> bytes:
-    canvas = Image.new("RGB", (width, height), TINTS[index % len(TINTS)])
+    canvas = Image.new("RGB", (width, height), _tint(request, index))
     draw = ImageDraw.Draw(canvas)
+    _scatter(draw, request, width, height, index)
     short = min(width, height)
     margin = max(8, short // 32)
 
     header = f"DRAFT · panel {index + 1}/{request.params.n} · {request.model} · {width}x{height}"
+    if request.params.seed is not None:
+        header += f" · seed {request.params.seed}"
+    if request.mask is not None:
+        header += f" · masked edit (mask {request.mask.number})"
     title, title_size = _fitted_font(draw, header, max(12, short // 24), width - 2 * margin)
     draw.text((margin, margin), header, fill=DRAFT_RED, font=title)
     y = margin + title_size + margin

@@ -41,6 +41,7 @@ from generation.backends.base import (
     zero_usage,
 )
 from generation.capabilities import MODELS
+from generation.params import NOT_OPENAI_ARGUMENTS
 
 log = logging.getLogger("storyloom.openai")
 
@@ -251,7 +252,8 @@ class OpenAIBackend:
     def _params(self, request: BackendRequest) -> dict[str, Any]:
         params: dict[str, Any] = {"model": request.model, "prompt": request.prompt}
         params.update(request.params.upstream())
-        params.pop("input_fidelity", None)  # only on edits, and only where the model takes it
+        for name in NOT_OPENAI_ARGUMENTS:  # input_fidelity: only on edits, only where the model takes it
+            params.pop(name, None)
         return params
 
     def _input_fidelity(self, request: BackendRequest) -> str | None:
@@ -272,6 +274,9 @@ class OpenAIBackend:
                 if fidelity is not None:
                     params["input_fidelity"] = fidelity
                 files = [(ref.filename, ref.data, ref.content_type) for ref in request.references]
+                if request.mask is not None:
+                    mask = request.mask
+                    params["mask"] = (mask.filename, mask.data, mask.content_type)
                 response = await self._client.images.edit(image=files, **params)
             else:
                 response = await self._client.images.generate(**params)
@@ -297,11 +302,12 @@ class OpenAIBackend:
             _http_requests.reset(token)
             seconds = time.perf_counter() - started
             log.info(
-                "openai %s model=%s input_images=%d n=%d size=%s prompt_chars=%d latency_ms=%d "
+                "openai %s model=%s input_images=%d mask=%s n=%d size=%s prompt_chars=%d latency_ms=%d "
                 "outcome=%s retries=%d",
                 endpoint,
                 request.model,
                 len(request.references),
+                request.mask is not None,
                 request.params.n,
                 request.params.size,
                 len(request.prompt),
