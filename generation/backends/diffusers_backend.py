@@ -49,10 +49,6 @@ log = logging.getLogger("storyloom.diffusers")
 INSTALL_COMMAND = ".venv/bin/pip install -r requirements-local.txt"
 NEEDED_MODULES = ("torch", "diffusers", "transformers")
 
-_LOAD_LOCK = threading.Lock()
-_LOADED: dict[tuple[str, str], LocalPipelines] = {}
-_DEVICE_LOCKS: dict[str, threading.Lock] = {}
-
 
 def torch_problem() -> str | None:
     """What is missing for local diffusion, with the command that installs it; None when ready."""
@@ -98,6 +94,19 @@ class LocalPipelines:
     lock: threading.Lock = field(repr=False)
 
 
+class _ProcessModels:
+    """The process-wide part (see the module docstring): loaded models and one lock per device."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # held while loading, so two runtimes never load twice
+        self.loaded: dict[tuple[str, str], LocalPipelines] = {}
+        self.device_locks: dict[str, threading.Lock] = {}
+
+
+# The documented exception to "no module-level state" (docs/ARCHITECTURE.md, State).
+process_models = _ProcessModels()
+
+
 def choose_device(wanted: str | None) -> str:
     """DIFFUSERS_DEVICE when set, else CUDA when this machine has it, else the CPU."""
     if wanted:
@@ -131,8 +140,8 @@ def load_pipelines(model_dir: Path | None, device: str | None = None) -> LocalPi
     from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
 
     where = choose_device(device)
-    with _LOAD_LOCK:
-        loaded = _LOADED.get((str(path), where))
+    with process_models.lock:
+        loaded = process_models.loaded.get((str(path), where))
         if loaded is not None:
             return loaded
         dtype = torch.float16 if where.startswith("cuda") else torch.float32
@@ -167,9 +176,9 @@ def load_pipelines(model_dir: Path | None, device: str | None = None) -> LocalPi
             tokenizer=tokenizer,
             token_limit=limit,
             native_size=(side, side),
-            lock=_DEVICE_LOCKS.setdefault(where, threading.Lock()),
+            lock=process_models.device_locks.setdefault(where, threading.Lock()),
         )
-        _LOADED[(str(path), where)] = loaded
+        process_models.loaded[(str(path), where)] = loaded
         log.info(
             "diffusers: loaded %s on %s (%s, native %dx%d) in %.1fs",
             path,
