@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # `make run PORT=8001` (or HOST, or either in .env): manage.py serve reads them from the
 # environment, make passes command-line variables on, and links in answers follow them.
 
-.PHONY: run key test lint bench install install-dev clean
+.PHONY: run key test lint bench install install-dev install-local clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -19,8 +19,14 @@ $(VENV)/.installed-dev: requirements-dev.txt requirements.txt $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# The local diffusion backend's packages (torch, diffusers, ...): tests need them, `make run` not.
+$(VENV)/.installed-local: requirements-local.txt requirements.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -r requirements-local.txt
+	touch $@
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+install-local: $(VENV)/.installed-local
 
 run: install
 	$(BIN)/python manage.py first-key
@@ -30,7 +36,7 @@ run: install
 key: install
 	$(BIN)/python manage.py create-key --name "$(or $(NAME),key)" --workspace "$(or $(WORKSPACE),default)"
 
-test: install-dev
+test: install-dev install-local
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -38,7 +44,7 @@ lint: install-dev
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m ruff format --check .
 
-bench: install-dev
+bench: install-dev install-local
 	$(BIN)/python -m bench.run_all
 
 clean:

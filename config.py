@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     openai_retry_timeouts: bool = Field(
         default=False, description="Let the SDK retry timed-out calls too (each retry may be billed)"
     )
-    image_backend: Literal["auto", "openai", "draft", "replicate"] = "auto"
+    image_backend: Literal["auto", "openai", "draft", "replicate", "diffusers"] = "auto"
     default_image_model: str = "gpt-image-2.5-flare"
     generation_concurrency: int = Field(default=4, ge=1, le=256)
     sync_wait_seconds: float = Field(default=120.0, ge=0)
@@ -158,6 +158,16 @@ class Settings(BaseSettings):
     replicate_poll_seconds: float = Field(default=1.0, gt=0, description="How often a prediction is polled")
     replicate_timeout_seconds: float = Field(
         default=300.0, gt=0, description="How long a prediction may run before it is cancelled (504)"
+    )
+    # Issue 15: the local diffusion backend (IMAGE_BACKEND=diffusers; requirements-local.txt).
+    diffusers_model: Path | None = Field(
+        default=None, description="A local diffusers-format model directory (save_pretrained layout)"
+    )
+    diffusers_device: str | None = Field(
+        default=None, description="torch device, e.g. cuda, cuda:1 or cpu; empty: CUDA when present, else CPU"
+    )
+    diffusers_timeout_seconds: float = Field(
+        default=1800.0, gt=0, description="How long one local inference may run before it stops (504)"
     )
 
     @field_validator("price_overrides")

@@ -74,8 +74,10 @@ class ModelCapabilities:
     seed: bool = False
     guidance_scale: tuple[float, float] | None = None  # inclusive range, None = not taken
     steps: tuple[int, int] | None = None
+    strength: tuple[float, float] | None = None  # image-to-image only (issue 15)
+    negative_prompt: bool = False
     takes_mask: bool = True
-    provider: str = "openai"  # which backend runs it: "openai" | "replicate"
+    provider: str = "openai"  # which backend runs it: "openai" | "replicate" | "diffusers"
     # Replicate only: how the size goes out ("aspect_ratio": "3:2", or "width_height") and the
     # input names the model uses for reference images, outputs and sampling controls.
     size_param: str = "size"
@@ -183,6 +185,41 @@ REPLICATE_MODELS: dict[str, ModelCapabilities] = _entries(
 )
 
 
+# The local diffusion backend (IMAGE_BACKEND=diffusers, issue 15): whatever Stable
+# Diffusion-family model DIFFUSERS_MODEL holds, under one name. Sizes are free (both sides
+# multiples of 8, the VAE's downscale; "auto" is the model's native size); the first reference
+# image is the image-to-image init image (IP-Adapter is not wired up); no mask, no quality levels,
+# no transparent background. Ranges are what diffusers' Stable Diffusion pipelines accept.
+LOCAL_MODEL = "local-diffusion"
+LOCAL_MODELS: dict[str, ModelCapabilities] = _entries(
+    ModelCapabilities(
+        LOCAL_MODEL,
+        provider="diffusers",
+        arbitrary_sizes=True,
+        size_multiple=8,
+        max_aspect=4.0,
+        max_edge=2048,
+        max_pixels=2048 * 2048,
+        standard_sizes=("512x512", "768x768", "1024x1024"),
+        qualities=("auto",),
+        backgrounds=("auto",),
+        n_max=4,
+        takes_mask=False,
+        seed=True,
+        guidance_scale=(0.0, 30.0),
+        steps=(1, 150),
+        strength=(0.0, 1.0),
+        negative_prompt=True,
+        note="runs on this server with DIFFUSERS_MODEL",
+    ),
+)
+_BY_BACKEND: dict[str, dict[str, ModelCapabilities]] = {
+    "openai": MODELS,
+    "replicate": REPLICATE_MODELS,
+    "diffusers": LOCAL_MODELS,
+}
+
+
 def today_utc() -> date:
     return datetime.now(UTC).date()
 
@@ -202,7 +239,7 @@ def resolve_model(name: str, today: date | None = None, *, field: str = "model")
     Also the start-up check for `DEFAULT_IMAGE_MODEL` (with field "default_image_model").
     """
     day = today or today_utc()
-    caps = MODELS.get(name) or REPLICATE_MODELS.get(name)
+    caps = MODELS.get(name) or REPLICATE_MODELS.get(name) or LOCAL_MODELS.get(name)
     if caps is None:
         raise InvalidInput(f"unknown model {name!r}; use one of: {_one_of(live_models(day))}", field=field)
     if not caps.is_live(day):
@@ -339,15 +376,19 @@ def validate_sampling(
     seed: int | None = None,
     guidance_scale: float | None = None,
     steps: int | None = None,
+    strength: float | None = None,
+    negative_prompt: str | None = None,
+    reference_images: int = 0,
 ) -> None:
-    """Refuse a seed, guidance scale or step count that this model on this backend would ignore.
+    """Refuse a sampling control that this model on this backend would ignore.
 
     A silently ignored seed is worse than a 422: the author would believe the picture can be
     drawn again. The draft backend honours `seed` for any model; GPT Image takes none.
+    `strength` is how far image-to-image moves from input image 1, so it needs one.
     """
     where = f"{caps.name} on the {backend} backend"
     if backend != "draft" and caps.provider != backend:
-        offered = REPLICATE_MODELS if backend == "replicate" else MODELS
+        offered = _BY_BACKEND.get(backend, MODELS)
         raise InvalidInput(
             f"{caps.name} is a {caps.provider} model; this server draws with {backend}: use one of "
             + _one_of([name for name, c in offered.items() if c.is_live(today_utc())]),
@@ -358,9 +399,21 @@ def validate_sampling(
         raise InvalidInput(
             f"{where} takes no seed; leave seed out", field="seed", code="unsupported_parameter"
         )
+    if negative_prompt is not None and (not caps.negative_prompt or backend == "draft"):
+        raise InvalidInput(
+            f"{where} takes no negative_prompt; leave it out",
+            field="negative_prompt",
+            code="unsupported_parameter",
+        )
+    if strength is not None and caps.strength is not None and reference_images == 0:
+        raise InvalidInput(
+            "strength applies to image-to-image: give a reference image (input image 1 is the start)",
+            field="strength",
+        )
     for name, value, allowed in (
         ("guidance_scale", guidance_scale, caps.guidance_scale),
         ("steps", steps, caps.steps),
+        ("strength", strength, caps.strength),
     ):
         if value is None:
             continue

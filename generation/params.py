@@ -27,7 +27,15 @@ class PictureParams(BaseModel):
 
 
 # SceneParams fields that are never OpenAI arguments (the mask travels as a file part instead).
-NOT_OPENAI_ARGUMENTS = ("input_fidelity", "mask", "seed", "guidance_scale", "steps")
+NOT_OPENAI_ARGUMENTS = (
+    "input_fidelity",
+    "mask",
+    "seed",
+    "guidance_scale",
+    "steps",
+    "strength",
+    "negative_prompt",
+)
 
 
 class SceneParams(PictureParams):
@@ -42,6 +50,9 @@ class SceneParams(PictureParams):
     seed: int | None = None
     guidance_scale: float | None = None
     steps: int | None = None
+    # Issue 15 (local diffusion only): image-to-image strength and the negative prompt.
+    strength: float | None = None
+    negative_prompt: str | None = None
 
     def upstream(self) -> dict[str, Any]:
         """As stored on the job and sent to OpenAI: optional fields that are unset are left out."""

@@ -56,7 +56,8 @@ PRICES: dict[str, Price] = {
 }
 # The offline storyboard backend spends nothing, whatever model a request names. Every cost,
 # before (dry run) and after (a finished job), is decided here and nowhere else.
-FREE_BACKENDS = frozenset({"draft"})
+# IMAGE_BACKEND=diffusers draws on this server's own CPU/GPU: no per-image bill either (issue 15).
+FREE_BACKENDS = frozenset({"draft", "diffusers"})
 # A model this table does not know (a new snapshot family) is billed like the newest family,
 # so a cost is never silently zero.
 FALLBACK = _like(_SUNBURST_26, "unknown model, gpt-image-2.6-sunburst")

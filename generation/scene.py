@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from characters import service as characters
 from characters.models import Character
 from errors import InvalidInput, NotFound
+from generation.backends.base import FitsPrompt
 from generation.capabilities import (
     SEEDING_BACKENDS,
     ModelCapabilities,
@@ -142,6 +143,7 @@ def prepare_scene(
     *,
     backend: str,
     store: FileStore,
+    fit: FitsPrompt | None = None,
 ) -> PreparedScene:
     """Resolve, choose, compose and validate.
 
@@ -158,7 +160,16 @@ def prepare_scene(
     caps = validate_scene_params(
         model=model, prompt=body.prompt, reference_images=len(images), today=today, **picture
     )
-    validate_sampling(caps, backend, seed=body.seed, guidance_scale=body.guidance_scale, steps=body.steps)
+    validate_sampling(
+        caps,
+        backend,
+        seed=body.seed,
+        guidance_scale=body.guidance_scale,
+        steps=body.steps,
+        strength=body.strength,
+        negative_prompt=body.negative_prompt,
+        reference_images=len(images),
+    )
     if body.mask is not None and not caps.takes_mask:
         raise InvalidInput(f"{caps.name} does not take a mask", field="mask", code="unsupported_parameter")
     mask = None
@@ -192,13 +203,15 @@ def prepare_scene(
             f"{_join_numbers(left_out).capitalize()} {'was' if len(left_out) == 1 else 'were'} left out: "
             f"{caps.name} takes at most {caps.max_input_images} reference images."
         )
+    briefs = [CharacterBrief(c.name, c.description, c.style) for c in cast]
     prompt = compose_prompt(
-        [CharacterBrief(c.name, c.description, c.style) for c in cast],
-        body.prompt,
-        book_style=body.style,
-        input_images=references,
-        max_chars=caps.max_prompt_chars,
+        briefs, body.prompt, book_style=body.style, input_images=references, max_chars=caps.max_prompt_chars
     )
+    if fit is not None:  # a token-limited text encoder: the dry run says what was sent instead
+        fitted = fit.fit_prompt(prompt, briefs, body.prompt, body.style)
+        prompt = fitted.prompt
+        if fitted.note is not None:
+            warnings.append(f"Prompt: {fitted.note}.")
     fidelity = caps.edit_input_fidelity if references else None
     seed = body.seed
     if seed is None and caps.seed and backend not in SEEDING_BACKENDS:
@@ -210,6 +223,8 @@ def prepare_scene(
         seed=seed,
         guidance_scale=body.guidance_scale,
         steps=body.steps,
+        strength=body.strength,
+        negative_prompt=body.negative_prompt,
     )
     lists = characters.reference_numbers(session, [c.id for c in chosen]) if left_out else {}  # type: ignore[misc]
     entries: list[dict[str, Any]] = []

@@ -57,6 +57,10 @@ class GenerateRequest(PictureParams):
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
     guidance_scale: Annotated[float, Field(ge=0, le=100)] | None = None
     steps: Annotated[int, Field(ge=1, le=500)] | None = None
+    # Issue 15 (local diffusion): how far image-to-image may move from input image 1, and what
+    # the picture must not show. Backends that take neither answer 422.
+    strength: Annotated[float, Field(ge=0, le=1)] | None = None
+    negative_prompt: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
     # Strict: `0`, `"false"` or `"no"` are refused rather than read as a boolean (issue 12, defect 12).
     wait: StrictBool = True
     dry_run: StrictBool = False
@@ -144,7 +148,8 @@ class DryRunRead(BaseModel):
     added_characters: list[dict[str, Any]] = Field(default_factory=list)
     reference_images: list[int]
     left_out_references: list[int] = Field(default_factory=list)
-    # What the author should know before paying: pictures of someone outside the cast, cut references.
+    # What the author should know before paying: pictures of someone outside the cast, cut
+    # references, a prompt shortened for a token-limited text encoder (local diffusion).
     warnings: list[str] = Field(default_factory=list)
     model: str
     backend: str

@@ -19,7 +19,7 @@ from accounts import quotas as caps
 from accounts.service import Caller
 from config import Settings
 from generation import jobs
-from generation.backends import default_model
+from generation.backends import FitsPrompt, default_model
 from generation.models import Generation, JobStatus
 from generation.pricing import Price, estimate_before
 from generation.scene import PreparedScene, added_characters, left_out_references, prepare_scene
@@ -95,6 +95,7 @@ def _accept(
             now.date(),
             backend=rt.backend.name,
             store=rt.store,
+            fit=rt.backend if isinstance(rt.backend, FitsPrompt) else None,
         )
         if body.dry_run:
             return dry_run_read(prepared, rt.backend.name, rt.prices), False

@@ -1,4 +1,4 @@
-"""What `GET /health` reports: is the database answering and the data directory writable?"""
+"""What `GET /health` reports: database answering, data directory writable, backend able to draw?"""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from config import Settings
-from generation.backends import default_model
+from generation.backends import backend_problem, default_model
 from storage.db import ping
 from storage.space import ensure_reserve, free_bytes
 
@@ -70,6 +70,10 @@ def health_report(rt: Runtime) -> dict[str, Any]:
     failing = [part for part in ("database", "storage") if body[part] not in ("ok", "degraded")]
     if body["storage"] == "degraded":
         body["status"] = "degraded"
+    problem = backend_problem(settings)
+    if problem is not None:  # e.g. IMAGE_BACKEND=diffusers without torch: says what to install
+        body["backend_error"] = problem
+        failing.append("backend")
     if failing:
         body["status"] = "error"
         body["failing"] = failing

@@ -12,6 +12,7 @@ from generation.backends.base import (
     BackendConfigError,
     BackendRequest,
     BackendResult,
+    FitsPrompt,
     GeneratedImage,
     ImageBackend,
     ReferenceImage,
@@ -19,18 +20,21 @@ from generation.backends.base import (
     zero_usage,
 )
 from generation.backends.draft import DraftBackend
+from generation.capabilities import LOCAL_MODEL
 
 __all__ = [
     "BackendConfigError",
     "BackendRequest",
     "BackendResult",
     "DraftBackend",
+    "FitsPrompt",
     "GeneratedImage",
     "ImageBackend",
     "OpenAIBackend",
     "ReferenceImage",
     "UpstreamObserver",
     "backend_name",
+    "backend_problem",
     "default_model",
     "make_backend",
     "zero_usage",
@@ -38,10 +42,19 @@ __all__ = [
 
 
 def backend_name(settings: Settings) -> str:
-    """Which backend `make_backend` will build: "openai", "replicate" or "draft" (for /health and logs)."""
+    """Which backend `make_backend` builds: openai, replicate, diffusers or draft (for /health, logs)."""
     if settings.image_backend == "auto":
         return "openai" if settings.openai_api_key is not None else "draft"
     return settings.image_backend
+
+
+def backend_problem(settings: Settings) -> str | None:
+    """Why the configured backend cannot draw although the server runs (for /health), or None."""
+    if backend_name(settings) != "diffusers":
+        return None
+    from generation.backends.diffusers_backend import torch_problem
+
+    return torch_problem()
 
 
 def make_backend(settings: Settings, observer: UpstreamObserver | None = None) -> ImageBackend:
@@ -65,6 +78,10 @@ def make_backend(settings: Settings, observer: UpstreamObserver | None = None) -
         from generation.backends.replicate_backend import ReplicateBackend  # like openai: only when used
 
         return ReplicateBackend.from_settings(settings, observer=observer)
+    if name == "diffusers":
+        from generation.backends.diffusers_backend import make_diffusers_backend  # torch: only when used
+
+        return make_diffusers_backend(settings)
     return DraftBackend()
 
 
@@ -79,5 +96,7 @@ def __getattr__(name: str) -> object:
 
 
 def default_model(settings: Settings, backend: str) -> str:
-    """The model a request without one gets: Replicate has its own default, the others GPT Image's."""
+    """The model a request without one gets: Replicate and local diffusion have their own."""
+    if backend == "diffusers":
+        return LOCAL_MODEL
     return settings.replicate_default_model if backend == "replicate" else settings.default_image_model

@@ -7,11 +7,13 @@ Backends raise `errors.InvalidInput` / `errors.UpstreamError`, never SDK excepti
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from generation.composer import CharacterBrief
 from generation.params import SceneParams
+from generation.prompt_budget import FittedPrompt
 
 # Told about every upstream call: (model, endpoint "generate"|"edit", seconds, outcome "ok" or an
 # error kind). The app passes metrics in through this, so backends never import app state.
@@ -78,4 +80,15 @@ class ImageBackend(Protocol):
 
     async def aclose(self) -> None:
         """Release connections; called once from the app's lifespan on shutdown."""
+        ...
+
+
+@runtime_checkable
+class FitsPrompt(Protocol):
+    """A backend whose text encoder reads a limited number of tokens (local diffusion)."""
+
+    def fit_prompt(
+        self, composed: str, characters: Sequence[CharacterBrief], scene: str, book_style: str | None
+    ) -> FittedPrompt:
+        """The prompt to send, and a note (shown in the dry run) whenever it is not `composed`."""
         ...

@@ -169,10 +169,10 @@ def _render(request: BackendRequest, width: int, height: int, index: int) -> byt
     draw.text(position, "DRAFT", fill=DRAFT_RED, font=mark_font)
     draw.rectangle((0, 0, width - 1, height - 1), outline=DRAFT_RED, width=max(2, short // 128))
 
-    return _encode(canvas, request.params.output_format, request.params.output_compression)
+    return encode_picture(canvas, request.params.output_format, request.params.output_compression)
 
 
-def _encode(canvas: Image.Image, output_format: str, compression: int | None) -> bytes:
+def encode_picture(canvas: Image.Image, output_format: str, compression: int | None) -> bytes:
     buffer = io.BytesIO()
     pil_format = PIL_FORMATS.get(output_format, "PNG")
     if pil_format == "PNG":
