@@ -21,6 +21,7 @@ from accounts.routes import router as usage_router
 from api.headers import AllowedMethods, SecurityHeaders
 from api.middleware import MetricsMiddleware, RateLimitHeaders, RequestLogMiddleware
 from api.operations import router as operations_router
+from books.routes import router as books_router
 from characters.routes import router as characters_router
 from config import Settings
 from errors import StoryloomError
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(images_router)
     app.include_router(generation_router)
     app.include_router(usage_router)
+    app.include_router(books_router)
     mount_web(app)
     return app
 

@@ -74,7 +74,7 @@ def get_generation(
     return service.generation_read(session, rt.settings, job, b64_from=store)
 
 
-LIST_FILTERS = frozenset({"status", "character_id", "limit", "offset"})
+LIST_FILTERS = frozenset({"status", "character_id", "book_id", "limit", "offset"})
 
 
 @router.get("/generations", response_model=GenerationList)
@@ -85,6 +85,7 @@ def list_generations(
     settings: SettingsDep,
     status: Annotated[JobStatus | None, Query()] = None,
     character_id: Annotated[int | None, Query(ge=1, description="scenes with this character")] = None,
+    book_id: Annotated[int | None, Query(description="only this book's page jobs")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> GenerationList:
@@ -93,7 +94,13 @@ def list_generations(
     if character_id is not None:
         get_character(session, caller.workspace_id, character_id)
     rows, total = jobs.list_jobs(
-        session, caller.workspace_id, status=status, limit=limit, offset=offset, character_id=character_id
+        session,
+        caller.workspace_id,
+        status=status,
+        limit=limit,
+        offset=offset,
+        character_id=character_id,
+        book_id=book_id,
     )
     return GenerationList(
         items=[service.generation_read(session, settings, job) for job in rows], total=total

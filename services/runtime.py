@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from accounts.quotas import Clock
+from books.illustrate import page_job_finished
 from config import Settings
 from generation import jobs
 from generation.backends import ImageBackend, backend_name, make_backend
@@ -108,12 +109,18 @@ class Runtime:
         # A retired default model would fail every scene: refuse to start, naming the successor.
         resolve_model(settings.default_image_model, self.clock().date(), field="default_image_model")
         backend = make_backend(settings, observer=self.metrics.observe_upstream)
-        queue = JobQueue(
-            JobRunner(
-                self.engine, settings, self.store, backend, self.similarity, self.prices, self.decode_gate
-            ),
-            concurrency=settings.generation_concurrency,
+        runner = JobRunner(
+            self.engine,
+            settings,
+            self.store,
+            backend,
+            self.similarity,
+            self.prices,
+            self.decode_gate,
+            on_finished=page_job_finished,
         )
+        queue = JobQueue(runner, concurrency=settings.generation_concurrency)
+        runner.enqueue = queue.submit
         self._backend, self._jobs = backend, queue
         queue.start()
         self.metrics.set_job_source(lambda: self._job_counts(queue))

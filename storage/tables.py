@@ -1,6 +1,7 @@
 """Imports every table module so SQLModel.metadata (and so Alembic) sees the whole schema."""
 
 from accounts.models import ApiKey, BrowserSession, Workspace
+from books.models import Book, Page
 from characters.models import Character, CharacterReference
 from generation.models import Generation
 from library.models import Image, ImageCharacter
@@ -8,10 +9,12 @@ from library.models import Image, ImageCharacter
 __all__ = [
     "ApiKey",
     "BrowserSession",
+    "Book",
     "Character",
     "CharacterReference",
     "Generation",
     "Image",
     "ImageCharacter",
+    "Page",
     "Workspace",
 ]

@@ -1,0 +1,183 @@
+"""Books routes: parse, call books.service / books.illustrate, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from anyio import to_thread
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
+
+from books import illustrate, service
+from books.schemas import (
+    BookCreate,
+    BookList,
+    BookRead,
+    BookUpdate,
+    IllustrateAccepted,
+    IllustrateDryRun,
+    IllustrateRequest,
+    Manuscript,
+    PageCreate,
+    PageList,
+    PageOrder,
+    PageRead,
+    PageUpdate,
+)
+from deps import CallerDep, SessionDep, SettingsDep
+from generation.service import clock_of
+from storage.db import begin_write
+
+router = APIRouter(prefix="/books", tags=["books"])
+
+
+@router.post("", status_code=201, response_model=BookRead)
+def create_book(body: BookCreate, caller: CallerDep, session: SessionDep, settings: SettingsDep) -> BookRead:
+    begin_write(session)
+    book = service.create_book(session, caller.workspace_id, body, settings.default_image_model)
+    session.commit()
+    return service.book_read(session, settings, book)
+
+
+@router.get("", response_model=BookList)
+def list_books(
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> BookList:
+    books, total = service.list_books(session, caller.workspace_id, limit=limit, offset=offset)
+    return BookList(
+        items=[service.book_read(session, settings, b, with_pages=False) for b in books], total=total
+    )
+
+
+@router.get("/{book_id}", response_model=BookRead)
+def get_book(book_id: int, caller: CallerDep, session: SessionDep, settings: SettingsDep) -> BookRead:
+    return service.book_read(session, settings, service.get_book(session, caller.workspace_id, book_id))
+
+
+@router.patch("/{book_id}", response_model=BookRead)
+def update_book(
+    book_id: int, body: BookUpdate, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> BookRead:
+    begin_write(session)
+    book = service.get_book(session, caller.workspace_id, book_id)
+    service.update_book(session, book, body, settings.default_image_model)
+    session.commit()
+    return service.book_read(session, settings, book)
+
+
+@router.delete("/{book_id}", status_code=204)
+def delete_book(book_id: int, caller: CallerDep, session: SessionDep) -> Response:
+    begin_write(session)
+    service.delete_book(session, service.get_book(session, caller.workspace_id, book_id))
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.post("/{book_id}/manuscript", status_code=201, response_model=PageList)
+def import_manuscript(
+    book_id: int, body: Manuscript, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> PageList:
+    begin_write(session)
+    book = service.get_book(session, caller.workspace_id, book_id)
+    pages = service.import_manuscript(session, book, body.text, replace=body.replace)
+    session.commit()
+    return PageList(pages=service.page_reads(session, settings, book, pages))
+
+
+@router.post("/{book_id}/pages", status_code=201, response_model=PageRead)
+def add_page(
+    book_id: int, body: PageCreate, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> PageRead:
+    begin_write(session)
+    book = service.get_book(session, caller.workspace_id, book_id)
+    page = service.add_page(session, book, body)
+    session.commit()
+    return service.page_reads(session, settings, book, [page])[0]
+
+
+@router.put("/{book_id}/pages/order", response_model=BookRead)
+def set_order(
+    book_id: int, body: PageOrder, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> BookRead:
+    begin_write(session)
+    book = service.get_book(session, caller.workspace_id, book_id)
+    service.set_order(session, book, body.page_ids)
+    session.commit()
+    return service.book_read(session, settings, book)
+
+
+@router.patch("/{book_id}/pages/{page_id}", response_model=PageRead)
+def update_page(
+    book_id: int,
+    page_id: int,
+    body: PageUpdate,
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> PageRead:
+    begin_write(session)
+    book = service.get_book(session, caller.workspace_id, book_id)
+    page = service.update_page(session, book, service.get_page(session, book, page_id), body)
+    session.commit()
+    return service.page_reads(session, settings, book, [page])[0]
+
+
+@router.delete("/{book_id}/pages/{page_id}", status_code=204)
+def delete_page(book_id: int, page_id: int, caller: CallerDep, session: SessionDep) -> Response:
+    begin_write(session)
+    book = service.get_book(session, caller.workspace_id, book_id)
+    service.delete_page(session, book, service.get_page(session, book, page_id))
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{book_id}/illustrate",
+    status_code=202,
+    response_model=IllustrateAccepted | IllustrateDryRun,
+    responses={200: {"description": "dry run: every page's prompt, references and the cost"}},
+)
+async def illustrate_book(
+    book_id: int,
+    body: IllustrateRequest,
+    request: Request,
+    caller: CallerDep,
+    idempotency_key: Annotated[str | None, Header(max_length=180)] = None,
+) -> object:
+    """Queue the pages as ordinary jobs; not counted against the per-minute limit (the queue paces it)."""
+    state = request.app.state
+    settings = state.settings
+    backend = state.backend.name
+    prices = getattr(state, "prices", None)
+
+    def run() -> IllustrateDryRun | tuple[IllustrateAccepted, list[str]]:
+        with Session(state.engine, expire_on_commit=False) as session:
+            if body.dry_run:
+                book = service.get_book(session, caller.workspace_id, book_id)
+                return illustrate.dry_run(session, settings, book, body, backend, prices)
+            return illustrate.accept(
+                session,
+                settings,
+                caller,
+                book_id,
+                body,
+                backend=backend,
+                prices=prices,
+                now=clock_of(request.app)(),
+                idempotency_key=idempotency_key,
+            )
+
+    result = await to_thread.run_sync(run)
+    if isinstance(result, IllustrateDryRun):
+        return JSONResponse(result.model_dump(mode="json"), status_code=200)
+    answer, runnable = result
+    for job_id in runnable:
+        state.jobs.submit(job_id)
+    return JSONResponse(
+        answer.model_dump(mode="json"), status_code=202, headers={"Location": answer.status_url}
+    )
