@@ -106,13 +106,6 @@ class IllustrateRequest(BaseModel):
     dry_run: bool = False
 
 
-class ReferenceSheetRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    make_main: bool = False
-    wait: bool = True
-
-
 class CastMember(BaseModel):
     id: int
     name: str

@@ -65,6 +65,9 @@ class Generation(SQLModel, table=True):
     # The job whose picture this one needs (a book's continuity page). While set the job stays
     # queued and is never claimed; the book's completion hook finishes its prompt and clears it.
     waiting_on: str | None = Field(default=None, max_length=40)
+    # A character's reference sheet asked with make_main: its first output becomes that
+    # character's first reference when the job succeeds (in the same transaction).
+    main_reference_of: int | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
     started_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
     finished_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from accounts.service import Caller
 from characters.service import get_character
 from deps import CallerDep, RuntimeDep, SessionDep, SettingsDep, check_generation_limit, refuse_unknown_query
 from generation import jobs, service
 from generation.models import JobStatus
 from generation.schemas import DryRunRead, GenerateRequest, GenerationList, GenerationRead
+from services.runtime import Runtime
 
 router = APIRouter(tags=["scenes"])
 
@@ -36,9 +38,21 @@ async def generate_image(
     rt: RuntimeDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> object:
+    return await answer_scene(request, rt, caller, body, idempotency_key)
+
+
+async def answer_scene(
+    request: Request,
+    rt: Runtime,
+    caller: Caller,
+    body: GenerateRequest,
+    idempotency_key: str | None,
+    **job_fields: Any,
+) -> object:
+    """Accept a scene and answer it the way `POST /generate-image` does (also reference sheets)."""
     settings = rt.settings
     result = await service.submit(
-        rt, caller, body, idempotency_key, admit=lambda: check_generation_limit(request, caller)
+        rt, caller, body, idempotency_key, admit=lambda: check_generation_limit(request, caller), **job_fields
     )
     if isinstance(result, DryRunRead):
         return result

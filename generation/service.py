@@ -100,6 +100,7 @@ def _accept(
     body: GenerateRequest,
     idempotency_key: str | None,
     admit: Callable[[], object] | None = None,
+    job_fields: dict[str, Any] | None = None,
 ) -> tuple[Generation | DryRunRead, bool]:
     body_hash = jobs.request_hash(body.model_dump(mode="json"))
     settings = rt.settings
@@ -122,6 +123,7 @@ def _accept(
             response_format=body.response_format,
             idempotency_key=idempotency_key,
             request_hash=body_hash,
+            **(job_fields or {}),
         )
         end_read(session)  # the insert takes the write lock in a transaction of its own
         try:
@@ -157,13 +159,15 @@ async def submit(
     body: GenerateRequest,
     idempotency_key: str | None,
     admit: Callable[[], object] | None = None,
+    **job_fields: Any,
 ) -> Generation | DryRunRead:
     """Accept a scene request: a dry run's preview, or the (new or idempotently same) job.
 
     `admit` (the generation rate limit) runs once the request is valid and is not a replay,
     before anything is queued: a refused request costs nothing, a 429 creates nothing.
+    `job_fields` sets more columns of a new job (a reference sheet's `main_reference_of`).
     """
-    result, created = await to_thread.run_sync(_accept, rt, caller, body, idempotency_key, admit)
+    result, created = await to_thread.run_sync(_accept, rt, caller, body, idempotency_key, admit, job_fields)
     if created:
         rt.jobs.submit(result.id)  # type: ignore[union-attr]
     return result

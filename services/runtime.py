@@ -24,13 +24,15 @@ from sqlmodel import Session
 
 from accounts.quotas import Clock
 from books.illustrate import page_job_finished
+from characters.sheet import sheet_finished
 from config import Settings
 from generation import jobs
 from generation.backends import ImageBackend, backend_name, make_backend
 from generation.capabilities import resolve_model
+from generation.models import Generation
 from generation.pricing import Price, load_prices
 from generation.queue import JobQueue
-from generation.runner import JobRunner
+from generation.runner import FinishHook, JobRunner
 from library.similarity import SimilarityCache
 from library.sweep import sweep_unreferenced
 from services.auth_throttle import FailedAuthThrottle
@@ -117,7 +119,7 @@ class Runtime:
             self.similarity,
             self.prices,
             self.decode_gate,
-            on_finished=page_job_finished,
+            on_finished=all_of(page_job_finished, sheet_finished),
         )
         queue = JobQueue(runner, concurrency=settings.generation_concurrency)
         runner.enqueue = queue.submit
@@ -173,6 +175,15 @@ class Runtime:
             await self._backend.aclose()
         self._backend, self._jobs = None, None
         self.engine.dispose()
+
+
+def all_of(*hooks: FinishHook) -> FinishHook:
+    """One finish hook that runs each domain's in turn (books' pages, characters' sheets)."""
+
+    def run(session: Session, job: Generation) -> list[str]:
+        return [job_id for hook in hooks for job_id in hook(session, job)]
+
+    return run
 
 
 def file_store(settings: Settings) -> FileStore:

@@ -273,3 +273,23 @@ def test_a_crash_with_pages_in_flight_resumes_only_the_unfinished(
     assert pages.count(1) == 1 and len(pages) == 11  # page 1 done before the crash; 2-6 asked again
     assert [p["status"] for p in book["pages"]] == ["illustrated"] * 6
     assert all(len(p["candidates"]) == 1 for p in book["pages"])
+
+
+def test_a_reference_sheet_from_the_description_becomes_the_main_reference(
+    client: TestClient, auth: dict[str, str], fake: FakeOpenAI
+) -> None:
+    make_story(client, auth, pages=STORY[:1])
+    mia = client.get("/characters?q=mia", headers=auth).json()["items"][0]
+    plain = client.post(f"/characters/{mia['id']}/reference-sheet", headers=auth, json={})
+    assert plain.status_code == 200, plain.text
+    assert client.get(f"/characters/{mia['id']}", headers=auth).json()["reference_images"] == [0]
+    sheet = client.post(f"/characters/{mia['id']}/reference-sheet", headers=auth, json={"make_main": True})
+    assert sheet.status_code == 200, sheet.text
+    number = sheet.json()["images"][0]["number"]
+    assert client.get(f"/characters/{mia['id']}", headers=auth).json()["reference_images"] == [number, 0]
+    sent = fake.requests[-1]
+    assert "turnaround" in sent.fields["prompt"] and MIA in sent.fields["prompt"]
+    assert "front, three-quarter view, side view and back view" in sent.fields["prompt"]
+    assert [sha(i.data) for i in sent.images] == [sha(library_file(client, auth, 0))]
+    missing = client.post("/characters/999/reference-sheet", headers=auth, json={})
+    assert missing.status_code == 404

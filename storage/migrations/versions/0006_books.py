@@ -1,4 +1,4 @@
-"""books: books and their ordered pages; book, page and continuity links on generation jobs (issue 9)
+"""books: books and their ordered pages; book, page, continuity and reference-sheet links on generation jobs (issue 9)
 
 Revision ID: 0006
 Revises: 0007
@@ -65,6 +65,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('book_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('page_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('waiting_on', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True))
+        batch_op.add_column(sa.Column('main_reference_of', sa.Integer(), nullable=True))
         batch_op.create_index('ix_generation_book', ['book_id'], unique=False)
         batch_op.create_index('ix_generation_waiting_on', ['waiting_on'], unique=False)
 
@@ -74,6 +75,7 @@ def downgrade() -> None:
     with op.batch_alter_table('generation', schema=None) as batch_op:
         batch_op.drop_index('ix_generation_waiting_on')
         batch_op.drop_index('ix_generation_book')
+        batch_op.drop_column('main_reference_of')
         batch_op.drop_column('waiting_on')
         batch_op.drop_column('page_id')
         batch_op.drop_column('book_id')
