@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse
 
-from pages import actions, images, pages, scene
+from pages import actions, books, images, pages, scene
 from pages.render import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)
@@ -14,6 +14,7 @@ router.include_router(pages.router)
 router.include_router(actions.router)
 router.include_router(scene.router)
 router.include_router(images.router)
+router.include_router(books.router)
 
 
 @router.get("/")
