@@ -10,6 +10,7 @@ BENCHES = [
     "bench.bench_ratelimit",
     "bench.bench_generate",
     "bench.bench_upload_memory",
+    "bench.bench_book",
 ]
 
 
