@@ -23,7 +23,6 @@ from api.middleware import MetricsMiddleware, RateLimitHeaders, RequestLogMiddle
 from api.operations import router as operations_router
 from books.routes import router as books_router
 from characters.routes import router as characters_router
-from characters.sheet import router as sheet_router
 from config import Settings
 from errors import StoryloomError
 from generation.routes import router as generation_router
@@ -128,7 +127,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestLogMiddleware)
     app.include_router(operations_router)
     app.include_router(characters_router)
-    app.include_router(sheet_router)
     app.include_router(images_router)
     app.include_router(generation_router)
     app.include_router(usage_router)

@@ -36,7 +36,7 @@ from generation import jobs
 from generation.models import Generation, JobStatus
 from generation.pricing import Price, estimate_before
 from generation.service import new_job
-from storage.db import begin_write
+from storage.db import write_transaction
 
 
 @dataclass
@@ -218,53 +218,51 @@ def accept(
     Jobs waiting for an earlier page are queued but not returned for running: the earlier
     page's completion releases them.
     """
-    begin_write(session)
-    book = service.get_book(session, caller.workspace_id, book_id)
     body_hash = jobs.request_hash({"book": book_id, **body.model_dump(mode="json")})
     base = settings.public_base_url
-    if idempotency_key is not None:
-        replay = _replay(session, caller, idempotency_key, body_hash, book, base)
-        if replay is not None:
-            session.rollback()
-            return replay, []
-    planned, skipped = _plan(session, settings, book, _pages_or_422(session, book), body, backend, prices)
-    quotas.check_batch(
-        session,
-        caller.workspace_id,
-        body.n * len(planned),
-        now=now,
-        max_active=settings.max_active_jobs_per_workspace,
-        default_quota=settings.daily_image_quota,
-    )
     created: dict[int, Generation] = {}
-    for item in planned:
-        page = item.page
-        waiting = item.waits_on
-        waiting_on = created[waiting.id].id if isinstance(waiting, Page) else waiting  # type: ignore[index]
-        job = new_job(
-            item.prepared.scene,
-            caller,
-            backend,
-            now,
-            idempotency_key=f"{idempotency_key}/{page.id}" if idempotency_key else None,
-            request_hash=body_hash,
-            book_id=book.id,
-            page_id=page.id,
-            waiting_on=waiting_on,
-        )
-        created[page.id] = job  # type: ignore[index]
-        page.generation_id = job.id
-        session.add(job)
-        session.add(page)
     try:
-        session.commit()
+        with write_transaction(session):
+            book = service.get_book(session, caller.workspace_id, book_id)
+            if idempotency_key is not None:
+                replay = _replay(session, caller, idempotency_key, body_hash, book, base)
+                if replay is not None:
+                    return replay, []
+            pages = _pages_or_422(session, book)
+            planned, skipped = _plan(session, settings, book, pages, body, backend, prices)
+            quotas.check_batch(
+                session,
+                caller.workspace_id,
+                body.n * len(planned),
+                now=now,
+                max_active=settings.max_active_jobs_per_workspace,
+                default_quota=settings.daily_image_quota,
+            )
+            for item in planned:
+                page = item.page
+                waiting = item.waits_on
+                waiting_on = created[waiting.id].id if isinstance(waiting, Page) else waiting  # type: ignore[index]
+                job = new_job(
+                    item.prepared.scene,
+                    caller,
+                    backend,
+                    now,
+                    idempotency_key=f"{idempotency_key}/{page.id}" if idempotency_key else None,
+                    request_hash=body_hash,
+                    book_id=book.id,
+                    page_id=page.id,
+                    waiting_on=waiting_on,
+                )
+                created[page.id] = job  # type: ignore[index]
+                page.generation_id = job.id
+                session.add(job)
+                session.add(page)
     except IntegrityError:
-        session.rollback()
-        replay = (
-            _replay(session, caller, idempotency_key or "", body_hash, book, base)
-            if idempotency_key
-            else None
-        )
+        # A racing request with the same Idempotency-Key committed first: answer with its jobs.
+        if idempotency_key is None:
+            raise
+        book = service.get_book(session, caller.workspace_id, book_id)
+        replay = _replay(session, caller, idempotency_key, body_hash, book, base)
         if replay is None:
             raise
         return replay, []

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from anyio import to_thread
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
-from sqlmodel import Session
 
 from books import illustrate, service
 from books.schemas import (
@@ -25,18 +24,16 @@ from books.schemas import (
     PageRead,
     PageUpdate,
 )
-from deps import CallerDep, SessionDep, SettingsDep
-from generation.service import clock_of
-from storage.db import begin_write
+from deps import CallerDep, RuntimeDep, SessionDep, SettingsDep
+from storage.db import write_transaction
 
 router = APIRouter(prefix="/books", tags=["books"])
 
 
 @router.post("", status_code=201, response_model=BookRead)
 def create_book(body: BookCreate, caller: CallerDep, session: SessionDep, settings: SettingsDep) -> BookRead:
-    begin_write(session)
-    book = service.create_book(session, caller.workspace_id, body, settings.default_image_model)
-    session.commit()
+    with write_transaction(session):
+        book = service.create_book(session, caller.workspace_id, body, settings.default_image_model)
     return service.book_read(session, settings, book)
 
 
@@ -63,18 +60,16 @@ def get_book(book_id: int, caller: CallerDep, session: SessionDep, settings: Set
 def update_book(
     book_id: int, body: BookUpdate, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> BookRead:
-    begin_write(session)
-    book = service.get_book(session, caller.workspace_id, book_id)
-    service.update_book(session, book, body, settings.default_image_model)
-    session.commit()
+    with write_transaction(session):
+        book = service.get_book(session, caller.workspace_id, book_id)
+        service.update_book(session, book, body, settings.default_image_model)
     return service.book_read(session, settings, book)
 
 
 @router.delete("/{book_id}", status_code=204)
 def delete_book(book_id: int, caller: CallerDep, session: SessionDep) -> Response:
-    begin_write(session)
-    service.delete_book(session, service.get_book(session, caller.workspace_id, book_id))
-    session.commit()
+    with write_transaction(session):
+        service.delete_book(session, service.get_book(session, caller.workspace_id, book_id))
     return Response(status_code=204)
 
 
@@ -82,10 +77,9 @@ def delete_book(book_id: int, caller: CallerDep, session: SessionDep) -> Respons
 def import_manuscript(
     book_id: int, body: Manuscript, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> PageList:
-    begin_write(session)
-    book = service.get_book(session, caller.workspace_id, book_id)
-    pages = service.import_manuscript(session, book, body.text, replace=body.replace)
-    session.commit()
+    with write_transaction(session):
+        book = service.get_book(session, caller.workspace_id, book_id)
+        pages = service.import_manuscript(session, book, body.text, replace=body.replace)
     return PageList(pages=service.page_reads(session, settings, book, pages))
 
 
@@ -93,10 +87,9 @@ def import_manuscript(
 def add_page(
     book_id: int, body: PageCreate, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> PageRead:
-    begin_write(session)
-    book = service.get_book(session, caller.workspace_id, book_id)
-    page = service.add_page(session, book, body)
-    session.commit()
+    with write_transaction(session):
+        book = service.get_book(session, caller.workspace_id, book_id)
+        page = service.add_page(session, book, body)
     return service.page_reads(session, settings, book, [page])[0]
 
 
@@ -104,10 +97,9 @@ def add_page(
 def set_order(
     book_id: int, body: PageOrder, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> BookRead:
-    begin_write(session)
-    book = service.get_book(session, caller.workspace_id, book_id)
-    service.set_order(session, book, body.page_ids)
-    session.commit()
+    with write_transaction(session):
+        book = service.get_book(session, caller.workspace_id, book_id)
+        service.set_order(session, book, body.page_ids)
     return service.book_read(session, settings, book)
 
 
@@ -120,19 +112,17 @@ def update_page(
     session: SessionDep,
     settings: SettingsDep,
 ) -> PageRead:
-    begin_write(session)
-    book = service.get_book(session, caller.workspace_id, book_id)
-    page = service.update_page(session, book, service.get_page(session, book, page_id), body)
-    session.commit()
+    with write_transaction(session):
+        book = service.get_book(session, caller.workspace_id, book_id)
+        page = service.update_page(session, book, service.get_page(session, book, page_id), body)
     return service.page_reads(session, settings, book, [page])[0]
 
 
 @router.delete("/{book_id}/pages/{page_id}", status_code=204)
 def delete_page(book_id: int, page_id: int, caller: CallerDep, session: SessionDep) -> Response:
-    begin_write(session)
-    book = service.get_book(session, caller.workspace_id, book_id)
-    service.delete_page(session, book, service.get_page(session, book, page_id))
-    session.commit()
+    with write_transaction(session):
+        book = service.get_book(session, caller.workspace_id, book_id)
+        service.delete_page(session, book, service.get_page(session, book, page_id))
     return Response(status_code=204)
 
 
@@ -145,30 +135,26 @@ def delete_page(book_id: int, page_id: int, caller: CallerDep, session: SessionD
 async def illustrate_book(
     book_id: int,
     body: IllustrateRequest,
-    request: Request,
     caller: CallerDep,
+    rt: RuntimeDep,
     idempotency_key: Annotated[str | None, Header(max_length=180)] = None,
 ) -> object:
     """Queue the pages as ordinary jobs; not counted against the per-minute limit (the queue paces it)."""
-    state = request.app.state
-    settings = state.settings
-    backend = state.backend.name
-    prices = getattr(state, "prices", None)
 
     def run() -> IllustrateDryRun | tuple[IllustrateAccepted, list[str]]:
-        with Session(state.engine, expire_on_commit=False) as session:
+        with rt.session() as session:
             if body.dry_run:
                 book = service.get_book(session, caller.workspace_id, book_id)
-                return illustrate.dry_run(session, settings, book, body, backend, prices)
+                return illustrate.dry_run(session, rt.settings, book, body, rt.backend.name, rt.prices)
             return illustrate.accept(
                 session,
-                settings,
+                rt.settings,
                 caller,
                 book_id,
                 body,
-                backend=backend,
-                prices=prices,
-                now=clock_of(request.app)(),
+                backend=rt.backend.name,
+                prices=rt.prices,
+                now=rt.clock(),
                 idempotency_key=idempotency_key,
             )
 
@@ -177,7 +163,7 @@ async def illustrate_book(
         return JSONResponse(result.model_dump(mode="json"), status_code=200)
     answer, runnable = result
     for job_id in runnable:
-        state.jobs.submit(job_id)
+        rt.jobs.submit(job_id)
     return JSONResponse(
         answer.model_dump(mode="json"), status_code=202, headers={"Location": answer.status_url}
     )

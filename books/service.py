@@ -1,6 +1,6 @@
 """Books and pages: plain functions over a session, always scoped to one workspace.
 
-Writes run in the caller's write transaction (routes call `begin_write` first); nothing here
+Writes run in the caller's unit of work (`storage.db.write_transaction`); nothing here
 commits, so a manuscript's pages, a reorder or a delete land together or not at all.
 """
 

@@ -9,17 +9,11 @@ in the same transaction that stores it, so a crash cannot leave the sheet stored
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Request
 from sqlmodel import Session, select
 
 from characters import service
 from characters.models import Character
-from characters.schemas import ReferenceSheetRequest
-from deps import CallerDep, SessionDep
 from generation.models import Generation, JobStatus
-from generation.routes import answer_scene
 from generation.schemas import GenerateRequest
 from library.models import Image
 
@@ -31,29 +25,12 @@ SHEET_SCENE = (
 )
 SHEET_SIZE = "1536x1024"
 
-router = APIRouter(prefix="/characters", tags=["characters"])
 
-
-@router.post("/{character_id}/reference-sheet", status_code=200)
-async def reference_sheet(
-    character_id: int,
-    body: ReferenceSheetRequest,
-    request: Request,
-    caller: CallerDep,
-    session: SessionDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> object:
-    """Answers like `POST /generate-image` (200 when drawn within the wait, else 202)."""
-    character = service.get_character(session, caller.workspace_id, character_id)
-    session.commit()  # end the read: the wait below must not hold a pooled connection
-    scene = GenerateRequest(
-        prompt=SHEET_SCENE.format(name=character.name),
-        characters=[character_id],
-        size=SHEET_SIZE,
-        wait=body.wait,
+def sheet_request(name: str, character_id: int, *, wait: bool) -> GenerateRequest:
+    """The scene request for a sheet: the character (description and references) and the layout."""
+    return GenerateRequest(
+        prompt=SHEET_SCENE.format(name=name), characters=[character_id], size=SHEET_SIZE, wait=wait
     )
-    fields = {"main_reference_of": character_id} if body.make_main else {}
-    return await answer_scene(request, caller, scene, idempotency_key, **fields)
 
 
 def sheet_finished(session: Session, job: Generation) -> list[str]:

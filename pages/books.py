@@ -20,14 +20,13 @@ from books.models import Book
 from books.printing import TRIMS
 from books.schemas import BookCreate, BookUpdate, IllustrateRequest, PageCreate, PageUpdate
 from config import Settings
-from deps import SessionDep, SettingsDep
+from deps import RuntimeDep, SessionDep, SettingsDep
 from errors import InvalidInput, StoryloomError
-from generation.service import clock_of
 from pages.csrf import CsrfForm
 from pages.pages import parse_numbers, shown_image
 from pages.render import WebRoute, plain_words, render
 from pages.session import WebCallerDep, web_session
-from storage.db import begin_write
+from storage.db import write_transaction
 
 router = APIRouter(prefix="/ui", route_class=WebRoute, include_in_schema=False)
 CHAINS = {"first": "Match page 1", "previous": "Match the page before", "none": "No continuity"}
@@ -46,14 +45,8 @@ def _problem(exc: ValidationError | StoryloomError) -> str:
 
 
 def _write(session: Session, action: Any) -> Any:
-    begin_write(session)
-    try:
-        result = action()
-        session.commit()
-        return result
-    except BaseException:
-        session.rollback()
-        raise
+    with write_transaction(session):
+        return action()
 
 
 async def _act(request: Request, session: Session, book_id: int, action: Any, done: str) -> Response:
@@ -263,7 +256,7 @@ async def illustrate_book(
     form: CsrfForm,
     caller: WebCallerDep,
     session: SessionDep,
-    settings: SettingsDep,
+    rt: RuntimeDep,
 ) -> Response:
     number = form.get("page", "")
     n = form.get("n", "1")
@@ -273,18 +266,17 @@ async def illustrate_book(
         redo=form.get("redo") == "on",
         n=int(n) if n.isdigit() and 1 <= int(n) <= 4 else 1,
     )
-    state = request.app.state
-    now = clock_of(request.app)()
+    now = rt.clock()
 
     def accept() -> tuple[Any, list[str]]:
         return illustrate.accept(
             session,
-            settings,
+            rt.settings,
             caller,
             book_id,
             body,
-            backend=state.backend.name,
-            prices=getattr(state, "prices", None),
+            backend=rt.backend.name,
+            prices=rt.prices,
             now=now,
             idempotency_key=None,
         )
@@ -295,7 +287,7 @@ async def illustrate_book(
         web_session(request).flash("error", plain_words(exc))
         return _back(book_id)
     for job_id in runnable:
-        state.jobs.submit(job_id)
+        rt.jobs.submit(job_id)
     drawn = len(answer.jobs)
     web_session(request).flash(
         "info",
