@@ -226,3 +226,50 @@ def test_a_book_style_is_stated_once_and_characters_own_styles_are_left_out(
         assert page["parameters"]["size"] == "2592x2624"
     assert "curly red hair" in pages[0]["prompt"] and "curly red hair" not in pages[1]["prompt"]
     assert client.get(f"/generations?book_id={book['id']}", headers=auth).json()["total"] == 0
+
+
+def test_over_sixteen_inputs_drop_style_then_continuity_then_each_characters_last(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    numbers = [i["number"] for i in upload(client, auth, *(png(40 + i) for i in range(12))).json()["images"]]
+    numbers += [i["number"] for i in upload(client, auth, *(png(60 + i) for i in range(10))).json()["images"]]
+    mia = make_character(client, auth, "Mia", "curly red hair")
+    rex = make_character(client, auth, "Rex", "scruffy terrier")
+    client.put(f"/characters/{mia}/references", headers=auth, json={"numbers": numbers[:10]})
+    client.put(f"/characters/{rex}/references", headers=auth, json={"numbers": numbers[10:15]})
+    style = numbers[15:17]
+    book = make_book(client, auth, cast=["Mia", "Rex"], style="ink", style_images=style)
+    pages = paste(client, auth, book["id"], "The map.\n\nMia alone.\n\nMia and Rex.")
+    chosen = client.patch(
+        f"/books/{book['id']}/pages/{pages[0]['id']}", headers=auth, json={"image": numbers[20]}
+    )
+    assert chosen.status_code == 200
+    extra = client.patch(
+        f"/books/{book['id']}/pages/{pages[2]['id']}", headers=auth, json={"reference_images": [numbers[17]]}
+    )
+    assert extra.status_code == 200
+    plan = client.post(f"/books/{book['id']}/illustrate", headers=auth, json={"dry_run": True}).json()
+    assert plan["skipped"] == [1]
+    alone, both = plan["pages"]
+    # Page 2: Mia's 10, page 1's picture, the 2 style images: 13 inputs, nothing dropped.
+    assert alone["reference_images"] == [*numbers[:10], numbers[20], *style] and alone["dropped"] == []
+    assert "is page 1 of this book, for continuity" in alone["prompt"]
+    assert "is a style reference, for the art style only" in alone["prompt"]
+    # Page 3: 10 + 5 + 1 extra + continuity + 2 style = 19: the style images go, then continuity.
+    assert both["reference_images"] == [*numbers[:15], numbers[17]]
+    assert [(d["number"], d["role"]) for d in both["dropped"]] == [
+        (style[1], "style"),
+        (style[0], "style"),
+        (numbers[20], "continuity"),
+    ]
+    more = client.put(f"/characters/{rex}/references", headers=auth, json={"numbers": numbers[10:17]})
+    assert more.status_code == 200
+    plan = client.post(f"/books/{book['id']}/illustrate", headers=auth, json={"dry_run": True, "pages": [3]})
+    both = plan.json()["pages"][0]
+    # 10 + 7 + 1 extra = 18 once style (Rex's now) and continuity are out: then the extra, then
+    # the last of the longest list (Mia's).
+    assert len(both["reference_images"]) == 16
+    assert [(d["role"], d.get("character")) for d in both["dropped"]][-2:] == [
+        ("page", None),
+        ("character", "Mia"),
+    ]
