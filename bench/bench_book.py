@@ -100,7 +100,18 @@ def illustrate(client: httpx.Client, book_id: int) -> tuple[float, dict[str, Any
         if not progress["queued"] and not progress["running"]:
             break
     jobs = client.get("/generations", params={"book_id": book_id, "limit": 200}).raise_for_status().json()
-    finished = max(datetime.fromisoformat(job["finished_at"]) for job in jobs["items"])
+    items = jobs["items"]
+    finished = max(datetime.fromisoformat(job["finished_at"]) for job in items)
+    first = next(job for job in items if job["page"] == 1)
+    spans = sorted(
+        (datetime.fromisoformat(j["finished_at"]) - datetime.fromisoformat(j["started_at"])).total_seconds()
+        for j in items
+    )
+    page_one = (datetime.fromisoformat(first["finished_at"]) - started).total_seconds()
+    print(
+        f"page 1 finished at {page_one:.2f} s; "
+        f"claim-to-stored per page: median {statistics.median(spans):.2f} s, max {spans[-1]:.2f} s"
+    )
     return (finished - started).total_seconds(), book
 
 
@@ -155,7 +166,9 @@ def drive(args: argparse.Namespace) -> int:
         f"(references + page 1's picture + prompt, multipart)"
     )
     print(
-        f"app peak RSS (VmHWM) {rss:.0f} MB; app CPU during the run {app_cpu:.1f} s on {os.cpu_count()} cores"
+        f"app peak RSS (VmHWM) {rss:.0f} MB; app CPU during the run {app_cpu:.1f} s "
+        f"({app_cpu / args.pages * 1000:.0f} ms a page) on {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.1f} at the end"
     )
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
