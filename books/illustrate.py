@@ -126,8 +126,8 @@ def _plan(
         if backend != "draft":
             cost = estimate_before(
                 scene.model,
-                str(scene.params["size"]),
-                str(scene.params["quality"]),
+                scene.params.size,
+                scene.params.quality,
                 body.n,
                 len(scene.references) + pending_input,
                 prompt_chars=len(scene.prompt),
@@ -156,7 +156,7 @@ def dry_run(
                 waits_for=f"page {p.continuity.page}"
                 if p.continuity and p.continuity.number is None
                 else None,
-                parameters={"model": p.prepared.scene.model, **p.prepared.scene.params},
+                parameters={"model": p.prepared.scene.model, **p.prepared.scene.params.upstream()},
                 estimated_cost_usd=round(p.cost, 6),
             )
             for p in planned
@@ -309,7 +309,7 @@ def _finalise(session: Session, waiting: Generation, source: Page | None) -> Non
     ).scene
     waiting.scene = prepared.scene
     waiting.prompt = prepared.prompt
-    waiting.params = prepared.params
+    waiting.params = prepared.params.upstream()
     waiting.characters = prepared.characters
     waiting.reference_numbers = [r.number for r in prepared.references]
 

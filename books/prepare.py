@@ -12,7 +12,6 @@ Nothing is dropped silently: the answer lists every dropped number and why it wa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -24,6 +23,7 @@ from characters.models import Character
 from errors import InvalidInput, NotFound
 from generation.capabilities import validate_scene_params
 from generation.composer import CHARACTER, CONTINUITY, STYLE, CharacterBrief, InputImage, compose_prompt
+from generation.params import SceneParams
 from generation.scene import PreparedScene
 from library.models import Image
 
@@ -158,15 +158,12 @@ def prepare_page(
         max_chars=caps.max_prompt_chars,
         text_space=None if book.text_position == "none" else book.text_position,
     )
-    params: dict[str, Any] = {
-        "size": size,
-        "quality": quality or book.quality,
-        "n": n,
-        "background": "auto",
-        "output_format": "png",
-    }
-    if references and caps.edit_input_fidelity:
-        params["input_fidelity"] = caps.edit_input_fidelity
+    params = SceneParams(
+        size=size,
+        quality=quality or book.quality,
+        n=n,
+        input_fidelity=caps.edit_input_fidelity if references else None,
+    )
     prepared = PreparedScene(
         scene=scene,
         prompt=prompt,
