@@ -26,6 +26,7 @@ from generation.composer import CHARACTER, CONTINUITY, STYLE, CharacterBrief, In
 from generation.params import SceneParams
 from generation.scene import PreparedScene
 from library.models import Image
+from library.tags import characters_shown
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def prepare_page(
     inputs = _inputs(session, book, page, cast, continuity)
     caps = validate_scene_params(model=model, quality=quality or book.quality, n=n)
     dropped = inputs.trim_to(caps.max_input_images)
-    users = characters.character_ids_for_images(
+    users = characters_shown(
         session,
         [i.id for _, g in inputs.groups for i in g] + [i.id for i in inputs.extras],  # type: ignore[misc]
     )

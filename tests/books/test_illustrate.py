@@ -130,6 +130,10 @@ def test_chain_first_sends_page_ones_picture_to_every_other_page_at_once(
     assert book["progress"] == {"pages": 6, "illustrated": 6, "queued": 0, "running": 0, "failed": 0}
     # 2624 px over 8.75 in: 299.9 DPI (the grid of 16 rounds 2625 down)
     assert all(p["effective_dpi"] == 299 and p["candidates"] == [p["image"]] for p in book["pages"])
+    # Each picture is tagged with the characters of its page, so it shows under them in the library.
+    for page in book["pages"]:
+        shown = client.get(f"/images/{page['image']}", headers=auth).json()["characters"]
+        assert sorted(shown) == sorted(c["id"] for c in page["characters"]), page["number"]
     listed = client.get(f"/generations?book_id={book_id}", headers=auth).json()
     assert listed["total"] == 6 and sorted(j["page"] for j in listed["items"]) == [1, 2, 3, 4, 5, 6]
     assert all(j["book_id"] == book_id and j["status"] == "succeeded" for j in listed["items"])

@@ -52,14 +52,15 @@ def test_continuity_and_style_images_say_what_they_are_for() -> None:
         ]
     )
     assert (
-        "Input image 2 (library #9) is page 1 of this book, for continuity: same world, light and " in prompt
+        "Input image 2 (library image 9) is page 1 of this book, for continuity: same world, light and "
+        in prompt
     )
     assert "not the same composition" in prompt
     assert (
-        "Input image 3 (library #5) is a style reference, for the art style only: match the medium, "
+        "Input image 3 (library image 5) is a style reference, for the art style only: match the medium, "
         in prompt
     )
-    assert "Mia is shown in input image 1 (library #0)." in prompt
+    assert "Mia is shown in input image 1 (library image 0)." in prompt
 
 
 def test_text_space_asks_for_a_quiet_band_and_no_lettering() -> None:
