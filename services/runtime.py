@@ -119,7 +119,7 @@ class Runtime:
             self.similarity,
             self.prices,
             self.decode_gate,
-            on_finished=all_of(page_job_finished, sheet_finished),
+            on_finished=FINISH_HOOK,
         )
         queue = JobQueue(runner, concurrency=settings.generation_concurrency)
         runner.enqueue = queue.submit
@@ -145,17 +145,26 @@ class Runtime:
         while True:
             await asyncio.sleep(self.settings.job_watchdog_interval_seconds)
             try:
-                ended = await to_thread.run_sync(self._fail_stalled, set(queue.held), deadline)
+                ended, released = await to_thread.run_sync(self._fail_stalled, set(queue.held), deadline)
             except Exception:
                 log.exception("job watchdog round failed")
                 continue
             for job_id in ended:
                 log.warning("job %s was running past its deadline with no worker; failed it", job_id)
                 queue.ended_elsewhere(job_id)
+            for job_id in released:  # a book's pages that waited for a stalled page
+                queue.submit(job_id)
 
-    def _fail_stalled(self, held: set[str], deadline: timedelta) -> list[str]:
+    def _fail_stalled(self, held: set[str], deadline: timedelta) -> tuple[list[str], list[str]]:
+        """The stalled jobs failed, and the jobs their finish hooks released, in one transaction."""
         with write_session(self.engine) as session:
-            return jobs.fail_stalled(session, held, deadline)
+            ended = jobs.fail_stalled(session, held, deadline)
+            released = [
+                job_id
+                for stalled in ended
+                for job_id in FINISH_HOOK(session, session.get(Generation, stalled))  # type: ignore[arg-type]
+            ]
+        return ended, released
 
     def _job_counts(self, queue: JobQueue) -> JobCounts:
         """Jobs by status across all workspaces (operators' view) and the jobs waiting for a worker."""
@@ -184,6 +193,10 @@ def all_of(*hooks: FinishHook) -> FinishHook:
         return [job_id for hook in hooks for job_id in hook(session, job)]
 
     return run
+
+
+# Every domain's reaction to a job that ended (a constant: the hooks hold no state).
+FINISH_HOOK = all_of(page_job_finished, sheet_finished)
 
 
 def file_store(settings: Settings) -> FileStore:

@@ -8,8 +8,8 @@ from library.models import Image, ImageCharacter
 
 __all__ = [
     "ApiKey",
-    "BrowserSession",
     "Book",
+    "BrowserSession",
     "Character",
     "CharacterReference",
     "Generation",
