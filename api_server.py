@@ -25,6 +25,7 @@ from books.routes import router as books_router
 from characters.routes import router as characters_router
 from config import Settings
 from errors import StoryloomError
+from exports.routes import router as exports_router
 from generation.routes import router as generation_router
 from library.routes import router as images_router
 from pages import mount_web
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(generation_router)
     app.include_router(usage_router)
     app.include_router(books_router)
+    app.include_router(exports_router)
     mount_web(app)
     return app
 

@@ -12,28 +12,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from books.printing import BLEED_IN, PRINT_DPI, TRIMS
+
 POINTS_PER_INCH = 72.0
-BLEED_IN = 0.125
 SAFE_MARGIN_IN = 0.5
-PRINT_DPI = 300
 SCREEN_DPI = 150
 # KDP premium colour needs at least 24 pages; below 79 pages a spine is too thin for text.
 MIN_PRINT_PAGES = 24
 SPINE_TEXT_MIN_PAGES = 79
 # Inches of spine per page (KDP's paper thicknesses).
 PAPER_THICKNESS_IN = {"white": 0.002252, "cream": 0.0025, "premium-colour": 0.002347}
-# Trim name -> (width, height) in inches.
-TRIMS_IN: dict[str, tuple[float, float]] = {
-    "8.5x8.5": (8.5, 8.5),
-    "8x8": (8.0, 8.0),
-    "8x10": (8.0, 10.0),
-    "10x8": (10.0, 8.0),
-    "8.5x11": (8.5, 11.0),
-    "11x8.5": (11.0, 8.5),
-    "6x9": (6.0, 9.0),
-    "7x10": (7.0, 10.0),
-    "a4": (8.27, 11.69),
-}
 
 
 def pt(inches: float) -> float:
@@ -85,7 +73,7 @@ class PageGeometry:
 
 
 def trim_inches(trim: str) -> tuple[float, float]:
-    return TRIMS_IN[trim]
+    return TRIMS[trim]
 
 
 def page_geometry(trim: str, number: int, profile: str) -> PageGeometry:

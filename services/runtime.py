@@ -26,6 +26,7 @@ from accounts.quotas import Clock
 from books.illustrate import page_job_finished
 from characters.sheet import sheet_finished
 from config import Settings
+from exports.runner import ExportRunner
 from generation import jobs
 from generation.backends import ImageBackend, backend_name, make_backend
 from generation.capabilities import resolve_model
@@ -69,6 +70,7 @@ class Runtime:
     _backend: ImageBackend | None = field(default=None, repr=False)
     _jobs: JobQueue | None = field(default=None, repr=False)
     _watchdog: asyncio.Task[None] | None = field(default=None, repr=False)
+    _exports: ExportRunner | None = field(default=None, repr=False)
 
     @property
     def backend(self) -> ImageBackend:
@@ -81,6 +83,13 @@ class Runtime:
         if self._jobs is None:
             raise NotStarted("the runtime is not started: no job queue yet")
         return self._jobs
+
+    @property
+    def exports(self) -> ExportRunner:
+        """The book-export pool (issue 10): renders off the event loop, EXPORT_CONCURRENCY at once."""
+        if self._exports is None:
+            raise NotStarted("the runtime is not started: no export pool yet")
+        return self._exports
 
     @property
     def backend_name(self) -> str:
@@ -131,6 +140,8 @@ class Runtime:
         for job_id in leftover:
             queue.submit(job_id)
         self._watchdog = asyncio.create_task(self._watch_jobs(queue), name="storyloom-job-watchdog")
+        self._exports = ExportRunner(self.engine, settings)
+        self._exports.resume_unfinished()
         log.info(
             "image backend: %s (model %s, %d workers); %d unfinished job(s) resumed",
             backend.name,
@@ -178,6 +189,9 @@ class Runtime:
             self._watchdog.cancel()
             await asyncio.gather(self._watchdog, return_exceptions=True)
             self._watchdog = None
+        if self._exports is not None:
+            self._exports.shutdown()
+            self._exports = None
         if self._jobs is not None:
             await self._jobs.stop()
         if self._backend is not None:

@@ -3,6 +3,7 @@
 from accounts.models import ApiKey, BrowserSession, Workspace
 from books.models import Book, Page
 from characters.models import Character, CharacterReference
+from exports.models import Export
 from generation.models import Generation
 from library.models import Image, ImageCharacter
 
@@ -12,6 +13,7 @@ __all__ = [
     "BrowserSession",
     "Character",
     "CharacterReference",
+    "Export",
     "Generation",
     "Image",
     "ImageCharacter",

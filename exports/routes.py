@@ -1,0 +1,150 @@
+"""Export routes: parse, call exports.service, hand rendering to the runner, shape the answer.
+
+The files are served like library images: with the Bearer key or a signed URL (library.routes'
+`ReaderDep`), so a browser link or a print service can download without a header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from pathlib import Path
+
+from anyio import to_thread
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from sqlmodel import Session
+
+from books import service as books
+from deps import CallerDep, SessionDep, SettingsDep
+from errors import NotFound
+from exports import service
+from exports.models import Export, ExportStatus
+from exports.runner import ExportRunner
+from exports.schemas import ExportList, ExportRead, ExportRequest
+from library.routes import ReaderDep
+from storage.db import begin_write
+
+router = APIRouter(prefix="/books", tags=["exports"])
+MEDIA_TYPES = {"pdf": "application/pdf", "zip": "application/zip"}
+
+
+def runner_of(request: Request) -> ExportRunner:
+    return request.app.state.exports
+
+
+@router.post(
+    "/{book_id}/exports",
+    status_code=201,
+    response_model=ExportRead,
+    responses={202: {"model": ExportRead, "description": "still rendering after the wait; poll status_url"}},
+)
+async def create_export(
+    book_id: int, body: ExportRequest, request: Request, caller: CallerDep
+) -> JSONResponse:
+    state = request.app.state
+    settings = state.settings
+
+    def accept() -> tuple[int, list[Path]]:
+        with Session(state.engine, expire_on_commit=False) as session:
+            begin_write(session)
+            export, stale = service.create_export(session, caller.workspace_id, book_id, body)
+            session.commit()
+            return export.id, stale + service.orphan_dirs(session, settings, caller.workspace_id)  # type: ignore[return-value]
+
+    export_id, old_dirs = await to_thread.run_sync(accept)
+    await to_thread.run_sync(service.remove_dirs, settings, old_dirs)
+    future = runner_of(request).submit(export_id)
+    if body.wait:
+        # Still rendering after the wait: answer 202 and let the client poll status_url.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), settings.sync_wait_seconds)
+
+    def read() -> ExportRead:
+        with Session(state.engine) as session:
+            _, export = service.get_export(session, caller.workspace_id, book_id, export_id)
+            return service.export_to_api(export, settings)
+
+    answer = await to_thread.run_sync(read)
+    if answer.status in (ExportStatus.SUCCEEDED, ExportStatus.FAILED):
+        return JSONResponse(answer.model_dump(mode="json"), status_code=201)
+    return JSONResponse(
+        answer.model_dump(mode="json"), status_code=202, headers={"Location": answer.status_url}
+    )
+
+
+@router.get("/{book_id}/exports", response_model=ExportList)
+def list_exports(book_id: int, caller: CallerDep, session: SessionDep, settings: SettingsDep) -> ExportList:
+    """The book's exports that still show it as it is now, newest first."""
+    book = books.get_book(session, caller.workspace_id, book_id)
+    return ExportList(
+        items=[service.export_to_api(e, settings) for e in service.current_exports(session, book)]
+    )
+
+
+@router.get("/{book_id}/exports/{export_id}", response_model=ExportRead)
+def get_export(
+    book_id: int,
+    export_id: int,
+    request: Request,
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> ExportRead:
+    _, export = service.get_export(session, caller.workspace_id, book_id, export_id)
+    if export.status in (ExportStatus.QUEUED, ExportStatus.RUNNING):
+        runner_of(request).submit(export_id)  # a no-op while it runs here; resumes one a crash left behind
+    return service.export_to_api(export, settings)
+
+
+@router.delete("/{book_id}/exports/{export_id}", status_code=204)
+def delete_export(
+    book_id: int, export_id: int, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    begin_write(session)
+    book = books.get_book(session, caller.workspace_id, book_id)
+    export = session.get(Export, export_id)
+    if export is None or export.book_id != book.id:
+        raise NotFound(f"no export with id {export_id} for book {book_id}", field="export_id")
+    session.delete(export)
+    session.commit()
+    service.remove_dirs(settings, [service.folder_of(export)])
+    return Response(status_code=204)
+
+
+def _download_name(title: str, what: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-").lower() or "book"
+    return f"{slug[:60]}-{what}"
+
+
+def _serve_file(
+    book_id: int, export_id: int, workspace_id: int, session: Session, settings: SettingsDep, cover: bool
+) -> Response:
+    book, export = service.get_export(session, workspace_id, book_id, export_id)
+    key = export.cover_key if cover else export.file_key
+    if export.status != ExportStatus.SUCCEEDED or key is None:
+        what = "a cover" if cover and export.status == ExportStatus.SUCCEEDED else "its file yet"
+        raise NotFound(f"export {export_id} has no {what}", field="export_id", code="export_not_ready")
+    path = settings.exports_dir / key
+    if not path.is_file():
+        raise NotFound("the stored file is missing", code="file_missing")
+    media_type = MEDIA_TYPES["pdf" if cover else export.format]
+    name = _download_name(book.title, Path(key).name)
+    return FileResponse(
+        path, media_type=media_type, filename=name, headers={"Cache-Control": "private, max-age=3600"}
+    )
+
+
+@router.get("/{book_id}/exports/{export_id}/file")
+def export_file(
+    book_id: int, export_id: int, workspace_id: ReaderDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    return _serve_file(book_id, export_id, workspace_id, session, settings, cover=False)
+
+
+@router.get("/{book_id}/exports/{export_id}/cover")
+def export_cover(
+    book_id: int, export_id: int, workspace_id: ReaderDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    return _serve_file(book_id, export_id, workspace_id, session, settings, cover=True)
