@@ -49,6 +49,7 @@ class Export(SQLModel, table=True):
     cover_key: str | None = Field(default=None, max_length=200)
     warnings: list[dict[str, object]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     spine_in: float | None = None
+    previews: int = 0  # preview-1.webp ... in the folder, thumbnails of the first pages
     error: str | None = Field(default=None, max_length=2000)
     created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
     finished_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))

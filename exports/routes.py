@@ -21,6 +21,7 @@ from deps import CallerDep, SessionDep, SettingsDep
 from errors import NotFound
 from exports import service
 from exports.models import Export, ExportStatus
+from exports.preview import preview_name
 from exports.runner import ExportRunner
 from exports.schemas import ExportList, ExportRead, ExportRequest
 from library.routes import ReaderDep
@@ -148,3 +149,22 @@ def export_cover(
     book_id: int, export_id: int, workspace_id: ReaderDep, session: SessionDep, settings: SettingsDep
 ) -> Response:
     return _serve_file(book_id, export_id, workspace_id, session, settings, cover=True)
+
+
+@router.get("/{book_id}/exports/{export_id}/preview/{number}")
+def export_preview(
+    book_id: int,
+    export_id: int,
+    number: int,
+    workspace_id: ReaderDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Response:
+    """A thumbnail of page `number` (1-based) as drawn from the interior PDF."""
+    _, export = service.get_export(session, workspace_id, book_id, export_id)
+    if export.status != ExportStatus.SUCCEEDED or not 1 <= number <= export.previews:
+        raise NotFound(f"export {export_id} has no preview of page {number}", field="number")
+    path = service.export_dir(settings, export) / preview_name(number - 1)
+    if not path.is_file():
+        raise NotFound("the stored file is missing", code="file_missing")
+    return FileResponse(path, media_type="image/webp", headers={"Cache-Control": "private, max-age=3600"})

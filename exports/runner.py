@@ -26,6 +26,7 @@ from exports.archive import write_zip
 from exports.cover import render_cover
 from exports.interior import render_interior
 from exports.models import Export, ExportStatus
+from exports.preview import render_previews
 from exports.spec import RenderResult
 from storage.db import write_session
 from storage.timeutil import utcnow
@@ -48,6 +49,7 @@ def _render(job: service.Job, export: Export, scratch: Path) -> tuple[RenderResu
     if export.format == "zip":
         return write_zip(job.spec, job.manifest, scratch / name), None
     interior = render_interior(job.spec, scratch / name)
+    interior.previews = render_previews(scratch / name, scratch)
     cover = render_cover(job.spec, scratch / service.COVER_NAME) if job.spec.cover is not None else None
     return interior, cover
 
@@ -93,6 +95,7 @@ def _finish(
         relative = service.folder_of(export).as_posix()
         export.file_key = f"{relative}/{service.FILE_NAMES[export.format]}"
         export.bytes = interior.bytes
+        export.previews = interior.previews
         warnings = list(interior.warnings)
         if cover is not None:
             export.cover_key = f"{relative}/{service.COVER_NAME}"

@@ -43,6 +43,7 @@ class ExportRead(BaseModel):
     url: str | None
     cover_url: str | None
     cover_bytes: int | None
+    preview_urls: list[str]
     warnings: list[ExportWarningRead]
     spine_in: float | None
     error: str | None

@@ -176,6 +176,7 @@ def export_to_api(export: Export, settings: Settings) -> ExportRead:
         url=url("file") if done and export.file_key else None,
         cover_url=url("cover") if done and export.cover_key else None,
         cover_bytes=export.cover_bytes,
+        preview_urls=[url(f"preview/{n}") for n in range(1, export.previews + 1)] if done else [],
         warnings=[ExportWarningRead.model_validate(w) for w in export.warnings],
         spine_in=export.spine_in,
         error=export.error,

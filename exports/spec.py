@@ -66,3 +66,4 @@ class RenderResult:
     bytes: int
     warnings: list[ExportWarning] = field(default_factory=list)
     spine_in: float | None = None
+    previews: int = 0

@@ -82,6 +82,10 @@ def test_pdf_with_cover_is_made_warned_about_and_downloadable_by_signed_url(
     width = float(PdfReader(io.BytesIO(cover.content)).pages[0].mediabox.width)
     assert width == pytest.approx((2 * 8.5 + 4 * 0.0025 + 0.25) * 72, abs=0.5)
 
+    assert len(export["preview_urls"]) == 4
+    thumb = fetch(client, export["preview_urls"][1])
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/webp"
+
     again = client.get(f"/books/{book['id']}/exports/{export['id']}", headers=auth).json()
     assert again["warnings"] == export["warnings"] and again["url"]
     listed = client.get(f"/books/{book['id']}/exports", headers=auth).json()["items"]

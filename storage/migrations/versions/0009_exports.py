@@ -39,6 +39,7 @@ def upgrade() -> None:
     sa.Column('cover_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('warnings', sa.JSON(), nullable=False),
     sa.Column('spine_in', sa.Float(), nullable=True),
+    sa.Column('previews', sa.Integer(), nullable=False, server_default='0'),
     sa.Column('error', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
