@@ -6,8 +6,6 @@ The files are served like library images: with the Bearer key or a signed URL (l
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 from pathlib import Path
 
@@ -47,20 +45,10 @@ async def create_export(
     state = request.app.state
     settings = state.settings
 
-    def accept() -> tuple[int, list[Path]]:
-        with Session(state.engine, expire_on_commit=False) as session:
-            begin_write(session)
-            export, stale = service.create_export(session, caller.workspace_id, book_id, body)
-            session.commit()
-            return export.id, stale + service.orphan_dirs(session, settings, caller.workspace_id)  # type: ignore[return-value]
-
-    export_id, old_dirs = await to_thread.run_sync(accept)
-    await to_thread.run_sync(service.remove_dirs, settings, old_dirs)
-    future = runner_of(request).submit(export_id)
-    if body.wait:
-        # Still rendering after the wait: answer 202 and let the client poll status_url.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), settings.sync_wait_seconds)
+    export_id = await to_thread.run_sync(
+        service.accept_export, state.engine, settings, caller.workspace_id, book_id, body
+    )
+    await runner_of(request).wait(export_id, settings.sync_wait_seconds if body.wait else 0)
 
     def read() -> ExportRead:
         with Session(state.engine) as session:

@@ -8,6 +8,8 @@ is submitted again at start-up, and the row is only marked done once its files a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -153,6 +155,14 @@ class ExportRunner:
         for export_id in ids:
             self.submit(export_id)  # type: ignore[arg-type]
         return len(ids)
+
+    async def wait(self, export_id: int, seconds: float) -> bool:
+        """Submit (or join) the export and wait up to `seconds` without blocking the event loop;
+        True when it finished in time. The render goes on either way."""
+        future = self.submit(export_id)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), seconds)
+        return future.done()
 
     def shutdown(self) -> None:
         """Stop taking work; an export mid-render finishes (or is resumed by the next start)."""

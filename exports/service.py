@@ -14,6 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from books import service as books
@@ -28,6 +29,7 @@ from exports.spec import BookSpec, CoverSpec, PageSpec, Picture
 from library import service as library
 from library.models import Image
 from services.signing import signed_url
+from storage.db import begin_write
 
 FILE_NAMES = {"pdf": "interior.pdf", "zip": "book.zip"}
 COVER_NAME = "cover.pdf"
@@ -95,6 +97,20 @@ def create_export(
     session.add(export)
     session.flush()
     return export, [_dir_of(e) for e in stale]
+
+
+def accept_export(
+    engine: Engine, settings: Settings, workspace_id: int, book_id: int, body: ExportRequest
+) -> int:
+    """Record a queued export in its own write transaction, then remove the folders it retired
+    (stale exports of this book, and those of deleted books). Answers the new export's id."""
+    with Session(engine, expire_on_commit=False) as session:
+        begin_write(session)
+        export, stale = create_export(session, workspace_id, book_id, body)
+        session.commit()
+        old = stale + orphan_dirs(session, settings, workspace_id)
+    remove_dirs(settings, old)
+    return export.id  # type: ignore[return-value]
 
 
 def _dir_of(export: Export) -> Path:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse
 
-from pages import actions, books, images, pages, scene
+from pages import actions, books, exports, images, pages, scene
 from pages.render import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)
@@ -15,6 +15,7 @@ router.include_router(actions.router)
 router.include_router(scene.router)
 router.include_router(images.router)
 router.include_router(books.router)
+router.include_router(exports.router)
 
 
 @router.get("/")
