@@ -10,27 +10,22 @@ import re
 from pathlib import Path
 
 from anyio import to_thread
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import FileResponse, JSONResponse
 from sqlmodel import Session
 
 from books import service as books
-from deps import CallerDep, SessionDep, SettingsDep
+from deps import CallerDep, RuntimeDep, SessionDep, SettingsDep
 from errors import NotFound
 from exports import service
 from exports.models import Export, ExportStatus
 from exports.preview import preview_name
-from exports.runner import ExportRunner
 from exports.schemas import ExportList, ExportRead, ExportRequest
 from library.routes import ReaderDep
-from storage.db import begin_write
+from storage.db import write_transaction
 
 router = APIRouter(prefix="/books", tags=["exports"])
 MEDIA_TYPES = {"pdf": "application/pdf", "zip": "application/zip"}
-
-
-def runner_of(request: Request) -> ExportRunner:
-    return request.app.state.exports
 
 
 @router.post(
@@ -40,18 +35,17 @@ def runner_of(request: Request) -> ExportRunner:
     responses={202: {"model": ExportRead, "description": "still rendering after the wait; poll status_url"}},
 )
 async def create_export(
-    book_id: int, body: ExportRequest, request: Request, caller: CallerDep
+    book_id: int, body: ExportRequest, runtime: RuntimeDep, caller: CallerDep
 ) -> JSONResponse:
-    state = request.app.state
-    settings = state.settings
+    settings = runtime.settings
 
     export_id = await to_thread.run_sync(
-        service.accept_export, state.engine, settings, caller.workspace_id, book_id, body
+        service.accept_export, runtime.engine, settings, caller.workspace_id, book_id, body
     )
-    await runner_of(request).wait(export_id, settings.sync_wait_seconds if body.wait else 0)
+    await runtime.exports.wait(export_id, settings.sync_wait_seconds if body.wait else 0)
 
     def read() -> ExportRead:
-        with Session(state.engine) as session:
+        with runtime.session() as session:
             _, export = service.get_export(session, caller.workspace_id, book_id, export_id)
             return service.export_to_api(export, settings)
 
@@ -74,30 +68,24 @@ def list_exports(book_id: int, caller: CallerDep, session: SessionDep, settings:
 
 @router.get("/{book_id}/exports/{export_id}", response_model=ExportRead)
 def get_export(
-    book_id: int,
-    export_id: int,
-    request: Request,
-    caller: CallerDep,
-    session: SessionDep,
-    settings: SettingsDep,
+    book_id: int, export_id: int, runtime: RuntimeDep, caller: CallerDep, session: SessionDep
 ) -> ExportRead:
     _, export = service.get_export(session, caller.workspace_id, book_id, export_id)
     if export.status in (ExportStatus.QUEUED, ExportStatus.RUNNING):
-        runner_of(request).submit(export_id)  # a no-op while it runs here; resumes one a crash left behind
-    return service.export_to_api(export, settings)
+        runtime.exports.submit(export_id)  # a no-op while it runs here; resumes one a crash left behind
+    return service.export_to_api(export, runtime.settings)
 
 
 @router.delete("/{book_id}/exports/{export_id}", status_code=204)
 def delete_export(
     book_id: int, export_id: int, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> Response:
-    begin_write(session)
-    book = books.get_book(session, caller.workspace_id, book_id)
-    export = session.get(Export, export_id)
-    if export is None or export.book_id != book.id:
-        raise NotFound(f"no export with id {export_id} for book {book_id}", field="export_id")
-    session.delete(export)
-    session.commit()
+    with write_transaction(session):
+        book = books.get_book(session, caller.workspace_id, book_id)
+        export = session.get(Export, export_id)
+        if export is None or export.book_id != book.id:
+            raise NotFound(f"no export with id {export_id} for book {book_id}", field="export_id")
+        session.delete(export)
     service.remove_dirs(settings, [service.folder_of(export)])
     return Response(status_code=204)
 

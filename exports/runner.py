@@ -1,7 +1,7 @@
 """Rendering exports off the event loop: a small thread pool, one export per thread at a time.
 
 The pool is bounded (EXPORT_CONCURRENCY, default 1) because each export holds a full-size page
-in memory while it renders. `run_export` takes plain arguments (engine, settings, id), so any
+in memory while it renders. `run_export` takes plain arguments (engine, settings, image store, id), so any
 worker process can run it. A queued or running row with no live task here (the process died)
 is submitted again at start-up, and the row is only marked done once its files are in place.
 """
@@ -31,19 +31,20 @@ from exports.models import Export, ExportStatus
 from exports.preview import render_previews
 from exports.spec import RenderResult
 from storage.db import write_session
+from storage.files import FileStore
 from storage.timeutil import utcnow
 
 log = logging.getLogger("storyloom.exports")
 
 
-def _start(engine: Engine, settings: Settings, export_id: int) -> service.Job | None:
+def _start(engine: Engine, store: FileStore, export_id: int) -> service.Job | None:
     with write_session(engine) as session:
         export = session.get(Export, export_id)
         if export is None or export.status in (ExportStatus.SUCCEEDED, ExportStatus.FAILED):
             return None
         export.status = ExportStatus.RUNNING
         session.add(export)
-        return service.build_job(session, settings, export)
+        return service.build_job(session, store, export)
 
 
 def _render(job: service.Job, export: Export, scratch: Path) -> tuple[RenderResult, RenderResult | None]:
@@ -56,10 +57,10 @@ def _render(job: service.Job, export: Export, scratch: Path) -> tuple[RenderResu
     return interior, cover
 
 
-def run_export(engine: Engine, settings: Settings, export_id: int) -> None:
+def run_export(engine: Engine, settings: Settings, store: FileStore, export_id: int) -> None:
     """Render one export into a scratch folder, move the files into place, then record them."""
     try:
-        job = _start(engine, settings, export_id)
+        job = _start(engine, store, export_id)
     except NotFound as exc:  # the book went away between the request and the start
         _fail(engine, export_id, exc.message)
         return
@@ -123,9 +124,10 @@ def _fail(engine: Engine, export_id: int, message: str) -> None:
 class ExportRunner:
     """The process's export pool; `submit` is idempotent for an export already in flight."""
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings, store: FileStore) -> None:
         self.engine = engine
         self.settings = settings
+        self.store = store
         self._pool = ThreadPoolExecutor(max_workers=settings.export_concurrency, thread_name_prefix="export")
         self._lock = threading.Lock()
         self._inflight: dict[int, Future[None]] = {}
@@ -134,7 +136,7 @@ class ExportRunner:
         with self._lock:
             future = self._inflight.get(export_id)
             if future is None or future.done():
-                future = self._pool.submit(run_export, self.engine, self.settings, export_id)
+                future = self._pool.submit(run_export, self.engine, self.settings, self.store, export_id)
                 self._inflight[export_id] = future
                 future.add_done_callback(lambda _: self._forget(export_id))
             return future

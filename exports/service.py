@@ -29,7 +29,8 @@ from exports.spec import BookSpec, CoverSpec, PageSpec, Picture
 from library import service as library
 from library.models import Image
 from services.signing import signed_url
-from storage.db import begin_write
+from storage.db import write_transaction
+from storage.files import FileStore
 
 FILE_NAMES = {"pdf": "interior.pdf", "zip": "book.zip"}
 COVER_NAME = "cover.pdf"
@@ -105,9 +106,8 @@ def accept_export(
     """Record a queued export in its own write transaction, then remove the folders it retired
     (stale exports of this book, and those of deleted books). Answers the new export's id."""
     with Session(engine, expire_on_commit=False) as session:
-        begin_write(session)
-        export, stale = create_export(session, workspace_id, book_id, body)
-        session.commit()
+        with write_transaction(session):
+            export, stale = create_export(session, workspace_id, book_id, body)
         old = stale + orphan_dirs(session, settings, workspace_id)
     remove_dirs(settings, old)
     return export.id  # type: ignore[return-value]
@@ -211,7 +211,7 @@ class Job:
     manifest: dict[str, object]
 
 
-def _pictures(session: Session, settings: Settings, workspace_id: int, numbers: set[int]) -> dict[int, Image]:
+def _pictures(session: Session, workspace_id: int, numbers: set[int]) -> dict[int, Image]:
     if not numbers:
         return {}
     rows = session.exec(
@@ -220,7 +220,7 @@ def _pictures(session: Session, settings: Settings, workspace_id: int, numbers: 
     return {row.number: row for row in rows}
 
 
-def build_job(session: Session, settings: Settings, export: Export) -> Job:
+def build_job(session: Session, store: FileStore, export: Export) -> Job:
     """The engine's spec and the ZIP's manifest, read in one go so rendering needs no session."""
     book = session.get(Book, export.book_id)
     if book is None:
@@ -228,8 +228,7 @@ def build_job(session: Session, settings: Settings, export: Export) -> Job:
     pages = books.pages_of(session, book.id)  # type: ignore[arg-type]
     wanted = {p.image for p in pages if p.image is not None}
     wanted |= {n for n in (export.cover_image, export.back_image) if n is not None}
-    images = _pictures(session, settings, book.workspace_id, wanted)
-    store = library.file_store(settings)
+    images = _pictures(session, book.workspace_id, wanted)
 
     def picture(number: int | None) -> Picture | None:
         image = images.get(number) if number is not None else None

@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from books import service as books
 from books.models import Book
 from config import Settings
-from deps import SessionDep, SettingsDep, check_rate_limit
+from deps import RuntimeDep, SessionDep, SettingsDep, check_rate_limit
 from errors import InvalidInput
 from exports import service
 from exports.schemas import ExportRead, ExportRequest
@@ -112,8 +112,9 @@ async def start_export(
     form: CsrfForm,
     caller: WebCallerDep,
     session: SessionDep,
-    settings: SettingsDep,
+    runtime: RuntimeDep,
 ) -> Response:
+    settings = runtime.settings
     check_rate_limit(request, caller.key_id, "api")
     values = {name: form.get(name, "") for name in FORM_FIELDS}
     book = await run_in_threadpool(books.get_book, session, caller.workspace_id, book_id)
@@ -121,7 +122,7 @@ async def start_export(
     try:
         body = _request_from(values)
         export_id = await run_in_threadpool(
-            service.accept_export, request.app.state.engine, settings, caller.workspace_id, book_id, body
+            service.accept_export, runtime.engine, settings, caller.workspace_id, book_id, body
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -138,7 +139,7 @@ async def start_export(
         await run_in_threadpool(session.rollback)
         context = await run_in_threadpool(export_panel_context, session, settings, book, errors, values)
         return render(request, "book_export.html", context, 422)
-    finished = await request.app.state.exports.wait(export_id, settings.sync_wait_seconds)
+    finished = await runtime.exports.wait(export_id, settings.sync_wait_seconds)
     message = (
         "Export ready: the warnings and downloads are below."
         if finished

@@ -140,7 +140,7 @@ class Runtime:
         for job_id in leftover:
             queue.submit(job_id)
         self._watchdog = asyncio.create_task(self._watch_jobs(queue), name="storyloom-job-watchdog")
-        self._exports = ExportRunner(self.engine, settings)
+        self._exports = ExportRunner(self.engine, settings, self.store)
         self._exports.resume_unfinished()
         log.info(
             "image backend: %s (model %s, %d workers); %d unfinished job(s) resumed",

@@ -132,7 +132,9 @@ def test_screen_profile_without_waiting_answers_202_then_finishes(
     export = response.json()
     if response.status_code == 202:
         assert response.headers["location"] == export["status_url"] and export["url"] is None
-        app.state.exports.submit(export["id"]).result(timeout=120)  # the runner's own future, no sleeps
+        app.state.runtime.exports.submit(export["id"]).result(
+            timeout=120
+        )  # the runner's own future, no sleeps
     done = client.get(urlsplit(export["status_url"]).path, headers=auth).json()
     assert done["status"] == "succeeded" and done["profile"] == "screen"
     assert "page_count" not in {w["code"] for w in done["warnings"]}
