@@ -23,6 +23,7 @@ from config import Settings
 from deps import RuntimeDep, SessionDep, SettingsDep
 from errors import InvalidInput, StoryloomError
 from pages.csrf import CsrfForm
+from pages.exports import export_panel_context
 from pages.pages import parse_numbers, shown_image
 from pages.render import WebRoute, plain_words, render
 from pages.session import WebCallerDep, web_session
@@ -128,7 +129,8 @@ def book_page(
     book_id: int, request: Request, caller: WebCallerDep, session: SessionDep, settings: SettingsDep
 ) -> Response:
     book = service.get_book(session, caller.workspace_id, book_id)
-    return render(request, "book.html", book_context(session, settings, book))
+    panel = export_panel_context(session, settings, book)["export_panel"]
+    return render(request, "book.html", {**book_context(session, settings, book), "export_panel": panel})
 
 
 @router.get("/api/books/{book_id}/progress")

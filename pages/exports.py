@@ -1,10 +1,10 @@
 """The book's Export panel (issue 10): choose profile, paper and cover, export, see the warnings
 page by page, preview the first pages and download.
 
-`export_panel_context` is what `templates/partials/export_panel.html` needs, so the book page
-can include the same panel; `/ui/books/{id}/export` shows it on its own page. The post waits for
-the export like the API does (up to SYNC_WAIT_SECONDS) and then redirects, so a reload never
-exports twice.
+`export_panel_context` is what `templates/partials/export_panel.html` needs: the book page
+includes the panel, and `/ui/books/{id}/export` shows it alone (a refused form comes back
+there). The post waits for the export like the API does (up to SYNC_WAIT_SECONDS), then
+redirects to the book page at the new export, so a reload never exports twice.
 """
 
 from __future__ import annotations
@@ -70,13 +70,15 @@ def export_panel_context(
         local_urls(service.export_to_api(e, settings), settings)
         for e in service.current_exports(session, book)
     ]
-    return {
+    panel = {
         "book": book,
         "page_count": len(books.pages_of(session, book.id)),  # type: ignore[arg-type]
         "exports": [{"export": e, "groups": grouped_warnings(e)} for e in exports],
         "errors": errors or {},
         "values": values or {"format": "pdf", "profile": "print", "paper": "white"},
     }
+    # One key, so the panel's names never clash with the page that includes it.
+    return {"export_panel": panel, "book": book}
 
 
 @router.get("/books/{book_id}/export")
@@ -146,4 +148,4 @@ async def start_export(
         else "Still exporting: reload this page in a minute."
     )
     web_session(request).flash("info", message)
-    return RedirectResponse(f"/ui/books/{book_id}/export#export-{export_id}", status_code=303)
+    return RedirectResponse(f"/ui/books/{book_id}#export-{export_id}", status_code=303)

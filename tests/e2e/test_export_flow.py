@@ -1,7 +1,9 @@
-"""Exporting a book in a real headless Chromium: the panel, the warnings in plain words, the
+"""Exporting a book from its page in a real headless Chromium: the panel, the warnings in plain words, the
 preview drawn from the PDF, and the download, which is read back as a PDF."""
 
 from __future__ import annotations
+
+import re
 
 import httpx
 from pypdf import PdfReader
@@ -37,18 +39,19 @@ def test_export_a_four_page_book_see_the_warnings_and_download_the_pdf(
     page.goto(f"{base}/ui/login")  # type: ignore[attr-defined]
     page.get_by_label("API key").fill(key)  # type: ignore[attr-defined]
     page.get_by_role("button", name="Log in").click()  # type: ignore[attr-defined]
-    page.goto(f"{base}/ui/books/{book_id}/export")  # type: ignore[attr-defined]
+    page.goto(f"{base}/ui/books/{book_id}")  # the Export panel is on the book page  # type: ignore[attr-defined]
     expect(page.get_by_role("heading", name="Export", exact=True)).to_be_visible()  # type: ignore[attr-defined]
 
     # A cover number that is not in the library comes back next to its field.
     page.get_by_label("Cover picture (library number, optional)").fill("99")  # type: ignore[attr-defined]
     page.get_by_role("button", name="Export 4 pages").click()  # type: ignore[attr-defined]
-    expect(page.locator("#cover_image-error")).to_contain_text("Image 99 is not in this workspace")  # type: ignore[attr-defined]
+    expect(page.locator("#export-cover_image-error")).to_contain_text("Image 99 is not in this workspace")  # type: ignore[attr-defined]
 
     page.get_by_label("Cover picture (library number, optional)").fill("0")  # type: ignore[attr-defined]
     page.get_by_label("Paper (sets the cover's spine)").select_option("cream")  # type: ignore[attr-defined]
     page.get_by_role("button", name="Export 4 pages").click()  # type: ignore[attr-defined]
     expect(page.locator(".flash").first).to_contain_text("Export ready")  # type: ignore[attr-defined]
+    expect(page).to_have_url(re.compile(rf"/ui/books/{book_id}#export-1$"))
 
     warnings = page.get_by_role("region", name="Warnings for export 1")  # type: ignore[attr-defined]
     expect(warnings).to_contain_text("Page 3 has no chosen picture; it prints text only.")
