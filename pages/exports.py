@@ -27,6 +27,7 @@ from exports.schemas import ExportRead, ExportRequest
 from pages.csrf import CsrfForm
 from pages.render import WebRoute, render
 from pages.session import WebCallerDep, web_session
+from storage.db import end_read
 
 router = APIRouter(prefix="/ui", route_class=WebRoute, include_in_schema=False)
 FORM_FIELDS = ("format", "profile", "paper", "cover_image", "back_image")
@@ -138,7 +139,7 @@ async def start_export(
         )
         errors[field] = exc.message[:1].upper() + exc.message[1:] + "."
     if errors:
-        await run_in_threadpool(session.rollback)
+        await run_in_threadpool(end_read, session)
         context = await run_in_threadpool(export_panel_context, session, settings, book, errors, values)
         return render(request, "book_export.html", context, 422)
     finished = await runtime.exports.wait(export_id, settings.sync_wait_seconds)
