@@ -22,9 +22,11 @@ from api.docs import mount_api_docs
 from api.headers import AllowedMethods, SecurityHeaders
 from api.middleware import MetricsMiddleware, RateLimitHeaders, RequestLogMiddleware
 from api.operations import router as operations_router
+from books.routes import router as books_router
 from characters.routes import router as characters_router
 from config import Settings
 from errors import StoryloomError
+from exports.routes import router as exports_router
 from generation.routes import router as generation_router
 from library.routes import router as images_router
 from openai_compat.errors import is_facade, openai_error
@@ -155,6 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(generation_router)
     app.include_router(openai_router)
     app.include_router(usage_router)
+    app.include_router(books_router)
+    app.include_router(exports_router)
     app.include_router(operations_router)  # last: the operators' routes after the authors' in /docs
     mount_web(app)
     mount_api_docs(app)

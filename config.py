@@ -123,6 +123,11 @@ class Settings(BaseSettings):
         default=None, description="Bearer token for GET /metrics; unset turns /metrics off (404)"
     )
 
+    # Print-ready export (issue 10).
+    export_concurrency: int = Field(
+        default=1, ge=1, le=16, description="Exports rendered at once per process (each holds one full page)"
+    )
+
     # Where `make run` (`manage.py serve`) listens (issue 8): links in answers follow it.
     host: str = Field(default="127.0.0.1", description="Address `make run` serves on")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `make run` serves on")
@@ -221,6 +226,10 @@ class Settings(BaseSettings):
     @property
     def images_dir(self) -> Path:
         return self.data_dir / "images"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
 
     @property
     def tmp_dir(self) -> Path:

@@ -73,14 +73,9 @@ def check_caps(
             code="too_many_active_jobs",
             headers={"Retry-After": str(ACTIVE_RETRY_AFTER_SECONDS)},
         )
-    workspace = session.get(Workspace, workspace_id)
-    quota = effective_quota(workspace, default_quota) if workspace is not None else default_quota
-    if not quota:
-        return
-    used = images_used_today(session, workspace_id, now)
-    if used + n > quota:
-        _, end = day_bounds(now)
-        seconds = max(1, int((end - now).total_seconds() + 0.999))
+    quota, used = _quota_and_use(session, workspace_id, now, default_quota)
+    if quota and used + n > quota:
+        seconds = _seconds_to_reset(now)
         raise TooManyRequests(
             f"daily image quota reached: {used} of {quota} images used today and this request asks "
             f"for {n}; the quota resets at 00:00 UTC, in {_duration(seconds)}",
@@ -88,6 +83,56 @@ def check_caps(
             code="quota_exceeded",
             headers={"Retry-After": str(seconds)},
         )
+
+
+def check_batch(
+    session: Session,
+    workspace_id: int,
+    images: int,
+    *,
+    now: datetime,
+    max_active: int,
+    default_quota: int,
+    field: str = "pages",
+) -> None:
+    """Admit a batch (a book's pages) whole or refuse it whole; call inside the insert's transaction.
+
+    The quota must cover every image of the batch: half a book is worse than none, so the 429
+    says how many images remain. The active-jobs cap admits the batch when the workspace is
+    under it: a batch is one request whose jobs the queue paces, and a 32-page book must fit
+    under the default cap of 20.
+    """
+    if max_active and jobs.count_active(session, workspace_id) >= max_active:
+        raise TooManyRequests(
+            f"this workspace already has {max_active} generation jobs queued or running "
+            f"(the most allowed at once); wait for one to finish",
+            code="too_many_active_jobs",
+            headers={"Retry-After": str(ACTIVE_RETRY_AFTER_SECONDS)},
+        )
+    quota, used = _quota_and_use(session, workspace_id, now, default_quota)
+    if quota and used + images > quota:
+        seconds = _seconds_to_reset(now)
+        remaining = max(0, quota - used)
+        raise TooManyRequests(
+            f"the daily image quota has {remaining} image(s) left today ({used} of {quota} used) and "
+            f"this batch needs {images}; nothing was queued. The quota resets at 00:00 UTC, in "
+            f"{_duration(seconds)}",
+            field=field,
+            code="quota_exceeded",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
+def _quota_and_use(session: Session, workspace_id: int, now: datetime, default_quota: int) -> tuple[int, int]:
+    """(the workspace's quota, images used today); (0, 0) when unlimited (nothing to count)."""
+    workspace = session.get(Workspace, workspace_id)
+    quota = effective_quota(workspace, default_quota) if workspace is not None else default_quota
+    return (quota, images_used_today(session, workspace_id, now)) if quota else (0, 0)
+
+
+def _seconds_to_reset(now: datetime) -> int:
+    _, end = day_bounds(now)
+    return max(1, int((end - now).total_seconds() + 0.999))
 
 
 def set_quota(session: Session, workspace_name: str, images: int | None) -> Workspace:

@@ -19,6 +19,10 @@ from storage.ids import MAX_INT64
 CharacterIdPath = Annotated[int, Path(ge=1, le=MAX_INT64, description="the character's id")]
 ImageNumberPath = Annotated[int, Path(ge=0, le=MAX_INT64, description="the image's library number")]
 GenerationIdPath = Annotated[str, Path(min_length=1, max_length=64, description="`gen_…`")]
+RowIdPath = Annotated[int, Path(ge=1, le=MAX_INT64, description="a row id (book, page, export)")]
+PageNumberPath = Annotated[int, Path(ge=1, le=MAX_INT64, description="a 1-based page number")]
+# Every book and export route answers these (the book is looked up first).
+BOOK_ERRORS = (400, 401, 404, 409, 422, 429, 500)
 OffsetQuery = Annotated[int, Query(ge=0, le=MAX_INT64, description="items to skip")]
 
 # auto_error=False: the scheme only documents the header (and gives /docs its Authorize button);

@@ -82,11 +82,13 @@ def run_app(data_dir: Path, upstream: str, concurrency: int) -> None:
 
 
 @contextmanager
-def subprocess_server(log: Path, *args: str) -> Iterator[tuple[str, int]]:
-    """Start `python -m bench.bench_generate <args>`, stderr to `log`; yields (base URL, pid)."""
+def subprocess_server(
+    log: Path, *args: str, module: str = "bench.bench_generate"
+) -> Iterator[tuple[str, int]]:
+    """Start `python -m <module> <args>`, stderr to `log`; yields (base URL, pid)."""
     with log.open("w") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.bench_generate", *args],
+            [sys.executable, "-m", module, *args],
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,

@@ -11,6 +11,8 @@ BENCHES = [
     "bench.bench_generate",
     "bench.bench_upload_memory",
     "bench.bench_diffusers",
+    "bench.bench_book",
+    "bench.bench_export",
 ]
 
 

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from api.openapi import KEYED, CharacterIdPath, OffsetQuery, bearer_scheme, error_responses
-from characters import service
+from api.openapi import (
+    KEYED,
+    CharacterIdPath,
+    GenerationErrorBody,
+    OffsetQuery,
+    bearer_scheme,
+    error_responses,
+)
+from characters import service, sheet
 from characters.schemas import (
     CharacterCreate,
     CharacterList,
     CharacterRead,
     CharacterUpdate,
     ReferenceNumbers,
+    ReferenceSheetRequest,
 )
-from deps import CallerDep, SessionDep
-from storage.db import write_transaction
+from deps import CallerDep, RuntimeDep, SessionDep
+from generation.routes import ACCEPTED, answer_scene
+from generation.schemas import DryRunRead, GenerationRead
+from storage.db import end_read, write_transaction
 
 router = APIRouter(
     prefix="/characters",
@@ -76,3 +86,30 @@ def set_references(
         character = service.get_character(session, caller.workspace_id, character_id)
         service.set_references(session, character, body.numbers)
     return service.read_character(session, character)
+
+
+@router.post(
+    "/{character_id}/reference-sheet",
+    status_code=200,
+    response_model=GenerationRead | DryRunRead,
+    responses={
+        **ACCEPTED,
+        **error_responses(400, 404, 409),
+        **error_responses(502, 503, 504, model=GenerationErrorBody),
+    },
+)
+async def reference_sheet(
+    character_id: CharacterIdPath,
+    body: ReferenceSheetRequest,
+    request: Request,
+    caller: CallerDep,
+    session: SessionDep,
+    rt: RuntimeDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> object:
+    """A turnaround sheet of the character; answers like `POST /generate-image` (200, or 202)."""
+    character = service.get_character(session, caller.workspace_id, character_id)
+    end_read(session)  # the wait below must not hold a pooled connection
+    scene = sheet.sheet_request(character.name, character_id, wait=body.wait)
+    fields = {"main_reference_of": character_id} if body.make_main else {}
+    return await answer_scene(request, rt, caller, scene, idempotency_key, **fields)

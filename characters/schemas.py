@@ -68,3 +68,10 @@ class CharacterRead(BaseModel):
 class CharacterList(BaseModel):
     items: list[CharacterRead]
     total: int
+
+
+class ReferenceSheetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    make_main: bool = Field(default=False, description="the sheet becomes the character's first reference")
+    wait: bool = True

@@ -78,12 +78,15 @@ def list_jobs(
     limit: int,
     offset: int,
     character_id: int | None = None,
+    book_id: int | None = None,
 ) -> tuple[list[Generation], int]:
     where: list[Any] = [Generation.workspace_id == workspace_id]
     if status:
         where.append(Generation.status == status)
     if character_id is not None:
         where.append(json_list_has_id(session, "generation.characters", character_id))
+    if book_id is not None:
+        where.append(Generation.book_id == book_id)
     total = session.exec(select(func.count()).select_from(Generation).where(*where)).one()
     stmt = (
         select(Generation)
@@ -119,6 +122,8 @@ def claim(session: Session, job_id: str, max_attempts: int) -> Generation | None
     job = session.get(Generation, job_id)
     if job is None or job.status in TERMINAL:
         return None
+    if job.waiting_on is not None:
+        return None  # released (and submitted again) when the job it waits on finishes
     if job.attempts >= max_attempts:
         mark_failed(
             job,

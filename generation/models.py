@@ -24,6 +24,8 @@ class Generation(SQLModel, table=True):
         UniqueConstraint("workspace_id", "idempotency_key", name="uq_generation_idempotency"),
         Index("ix_generation_workspace_created", "workspace_id", "created_at"),
         Index("ix_generation_status", "status"),
+        Index("ix_generation_book", "book_id"),
+        Index("ix_generation_waiting_on", "waiting_on"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -57,6 +59,15 @@ class Generation(SQLModel, table=True):
     error_status: int | None = None
     # Seconds the upstream asked us to wait (503 answers repeat it as Retry-After).
     error_retry_after: int | None = None
+    # A storybook page's job (issue 9). No foreign key: deleting a book keeps its jobs' history.
+    book_id: int | None = Field(default=None)
+    page_id: int | None = Field(default=None)
+    # The job whose picture this one needs (a book's continuity page). While set the job stays
+    # queued and is never claimed; the book's completion hook finishes its prompt and clears it.
+    waiting_on: str | None = Field(default=None, max_length=40)
+    # A character's reference sheet asked with make_main: its first output becomes that
+    # character's first reference when the job succeeds (in the same transaction).
+    main_reference_of: int | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
     started_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
     finished_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))

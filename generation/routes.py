@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -67,7 +67,7 @@ async def generate_image(
     rt: RuntimeDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> object:
-    return await run_scene(request, rt, caller, body, idempotency_key)
+    return await answer_scene(request, rt, caller, body, idempotency_key)
 
 
 @router.post(
@@ -95,15 +95,23 @@ async def image_variations(
             return variation_scene(session, caller.workspace_id, number, body)
 
     scene = await to_thread.run_sync(build)
-    return await run_scene(request, rt, caller, scene, idempotency_key)
+    return await answer_scene(request, rt, caller, scene, idempotency_key)
 
 
-async def run_scene(
-    request: Request, rt: Runtime, caller: Caller, body: GenerateRequest, idempotency_key: str | None
+async def answer_scene(
+    request: Request,
+    rt: Runtime,
+    caller: Caller,
+    body: GenerateRequest,
+    idempotency_key: str | None,
+    **job_fields: Any,
 ) -> GenerationRead | DryRunRead | JSONResponse:
-    """Submit and answer: the finished job, a 202 to poll, the job's error, or a dry run's preview."""
+    """Submit and answer: the finished job, a 202 to poll, the job's error, or a dry run's preview.
+
+    Every scene-making route answers this way (also reference sheets, with their `job_fields`).
+    """
     settings = rt.settings
-    result = await submit_scene(request, rt, caller, body, idempotency_key)
+    result = await submit_scene(request, rt, caller, body, idempotency_key, **job_fields)
     if isinstance(result, DryRunRead):
         return result
     if not body.wait:
@@ -125,7 +133,12 @@ async def run_scene(
 
 
 async def submit_scene(
-    request: Request, rt: Runtime, caller: Caller, body: GenerateRequest, idempotency_key: str | None
+    request: Request,
+    rt: Runtime,
+    caller: Caller,
+    body: GenerateRequest,
+    idempotency_key: str | None,
+    **job_fields: Any,
 ) -> Generation | DryRunRead:
     """The shared start of every scene-making route (the OpenAI facade too): import, validate, count, submit.
 
@@ -133,7 +146,7 @@ async def submit_scene(
     """
     body = await inputs.import_outside_references(rt, caller.workspace_id, body)
     return await service.submit(
-        rt, caller, body, idempotency_key, admit=lambda: check_generation_limit(request, caller)
+        rt, caller, body, idempotency_key, admit=lambda: check_generation_limit(request, caller), **job_fields
     )
 
 
@@ -156,7 +169,7 @@ def get_generation(
     return service.generation_read(session, rt.settings, job, b64_from=store)
 
 
-LIST_FILTERS = frozenset({"status", "character_id", "limit", "offset"})
+LIST_FILTERS = frozenset({"status", "character_id", "book_id", "limit", "offset"})
 
 
 @router.get("/generations", response_model=GenerationList, responses=error_responses(404))
@@ -169,6 +182,9 @@ def list_generations(
     character_id: Annotated[
         int | None, Query(ge=1, le=MAX_INT64, description="scenes with this character")
     ] = None,
+    book_id: Annotated[
+        int | None, Query(ge=1, le=MAX_INT64, description="only this book's page jobs")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     offset: OffsetQuery = 0,
 ) -> GenerationList:
@@ -177,7 +193,13 @@ def list_generations(
     if character_id is not None:
         get_character(session, caller.workspace_id, character_id)
     rows, total = jobs.list_jobs(
-        session, caller.workspace_id, status=status, limit=limit, offset=offset, character_id=character_id
+        session,
+        caller.workspace_id,
+        status=status,
+        limit=limit,
+        offset=offset,
+        character_id=character_id,
+        book_id=book_id,
     )
     return GenerationList(
         items=[service.generation_read(session, settings, job) for job in rows], total=total

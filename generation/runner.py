@@ -8,11 +8,11 @@ a finished job without its images or images without their job.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import anyio
-from anyio import to_thread
+from anyio import from_thread, to_thread
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
@@ -64,6 +64,11 @@ def job_error(exc: BaseException) -> tuple[StoryloomError, int | None]:
     return StoryloomError("the job failed because of an internal error", code="internal_error"), 500
 
 
+# Told about every job that reaches succeeded or failed, inside the transaction that records it;
+# answers the ids of jobs that may run now (a book page waiting for this one's picture).
+FinishHook = Callable[[Session, Generation], list[str]]
+
+
 @dataclass(frozen=True)
 class Claimed:
     job_id: str
@@ -82,6 +87,7 @@ class JobRunner:
         similarity: SimilarityCache,
         prices: Mapping[str, Price] | None = None,
         decode_gate: DecodeGate | None = None,
+        on_finished: FinishHook | None = None,
     ) -> None:
         self.decode_gate = decode_gate
         self.engine = engine
@@ -90,6 +96,21 @@ class JobRunner:
         self.backend = backend
         self.similarity = similarity
         self.prices = prices
+        self.on_finished = on_finished
+        # Set by whoever owns the queue: how released follow-up jobs are handed to it.
+        self.enqueue: Callable[[str], None] | None = None
+
+    def _followups(self, session: Session, job: Generation | None) -> list[str]:
+        if job is None or self.on_finished is None or job.status not in jobs.TERMINAL:
+            return []
+        return self.on_finished(session, job)
+
+    def _submit(self, job_ids: list[str]) -> None:
+        """Hand released jobs to the queue (called from a worker thread, after their commit)."""
+        if self.enqueue is None:
+            return
+        for job_id in job_ids:
+            from_thread.run_sync(self.enqueue, job_id)
 
     def cost_of(self, model: str, usage: Mapping[str, object] | None) -> float:
         """USD for one finished call (pricing decides which backends are free)."""
@@ -144,11 +165,17 @@ class JobRunner:
             log.exception("job %s: could not record its failure; the watchdog will end it", job_id)
 
     def _claim(self, job_id: str) -> Claimed | None:
+        followups: list[str] = []
         with write_session(self.engine) as session:
             job = jobs.claim(session, job_id, self.settings.max_job_attempts)
             if job is None:
-                return None
-            snapshot = Generation.model_validate(job.model_dump())
+                # Finished already, waiting, or just given up on (abandoned): only the last has news.
+                followups = self._followups(session, session.get(Generation, job_id))
+            else:
+                snapshot = Generation.model_validate(job.model_dump())
+        if job is None:
+            self._submit(followups)
+            return None
         try:
             request = self._backend_request(snapshot)
         except Exception as exc:
@@ -234,7 +261,9 @@ class JobRunner:
             job.revised_prompts = [image.revised_prompt for image in result.images]
             job.finished_at = utcnow()
             session.add(job)
+            followups.extend(self._followups(session, job))
 
+        followups: list[str] = []
         with Session(self.engine, expire_on_commit=False) as session:
             library.store_processed(
                 session,
@@ -249,10 +278,14 @@ class JobRunner:
                 tags=claimed.character_ids,
                 before_commit=mark_succeeded,
             )
+        self._submit(followups)
 
     def _fail(self, job_id: str, error: StoryloomError, status: int | None = None) -> None:
+        followups: list[str] = []
         with write_session(self.engine) as session:
             job = session.get(Generation, job_id)
             if job is not None and job.status not in jobs.TERMINAL:
                 jobs.mark_failed(job, error, status=status)
                 session.add(job)
+                followups = self._followups(session, job)
+        self._submit(followups)

@@ -46,7 +46,8 @@ class GenerateRequest(PictureParams):
     characters: list[CharacterRef] = Field(default_factory=list, max_length=16)
     reference_images: list[ReferenceEntry] | None = Field(default=None, max_length=64)
     style: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = Field(
-        default=None, description="book-wide style, added after each character's own style"
+        default=None,
+        description="book-wide style; when given it is the only style stated (characters' own are left out)",
     )
     model: str | None = Field(default=None, max_length=64)
     # size, quality, n, background, output_format, output_compression: PictureParams
@@ -122,6 +123,9 @@ class GenerationRead(BaseModel):
     estimated_cost_usd: float | None = None
     error: GenerationError | None
     attempts: int
+    # A storybook page's job: its book and the page's number now (null once the page is deleted).
+    book_id: int | None = None
+    page: int | None = None
     created_at: str
     started_at: str | None
     finished_at: str | None

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from anyio import to_thread
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from accounts import quotas as caps
 from accounts.service import Caller
+from books.models import Page
 from config import Settings
 from generation import jobs
 from generation.backends import FitsPrompt, default_model
@@ -72,12 +74,34 @@ def dry_run_read(prepared: PreparedScene, backend: str, prices: dict[str, Price]
     )
 
 
+def new_job(
+    prepared: PreparedScene, caller: Caller, backend: str, now: datetime, **fields: Any
+) -> Generation:
+    """A queued job for a prepared scene; `fields` adds the rest (idempotency key, book page, ...)."""
+    return Generation(
+        id=jobs.new_generation_id(),
+        workspace_id=caller.workspace_id,
+        api_key_id=caller.key_id,
+        status=JobStatus.queued,
+        scene=prepared.scene,
+        prompt=prepared.prompt,
+        backend=backend,
+        model=prepared.model,
+        params=prepared.params.upstream(),
+        characters=prepared.characters,
+        reference_numbers=[r.number for r in prepared.references],
+        created_at=now,
+        **fields,
+    )
+
+
 def _accept(
     rt: Runtime,
     caller: Caller,
     body: GenerateRequest,
     idempotency_key: str | None,
     admit: Callable[[], object] | None = None,
+    job_fields: dict[str, Any] | None = None,
 ) -> tuple[Generation | DryRunRead, bool]:
     body_hash = jobs.request_hash(body.model_dump(mode="json"))
     settings = rt.settings
@@ -101,22 +125,15 @@ def _accept(
             return dry_run_read(prepared, rt.backend.name, rt.prices), False
         if admit is not None:
             admit()  # the rate limit counts requests that passed validation, not an author's typos
-        job = Generation(
-            id=jobs.new_generation_id(),
-            workspace_id=caller.workspace_id,
-            api_key_id=caller.key_id,
-            status=JobStatus.queued,
-            scene=prepared.scene,
-            prompt=prepared.prompt,
-            backend=rt.backend.name,
-            model=prepared.model,
-            params=prepared.params.upstream(),
-            characters=prepared.characters,
-            reference_numbers=[r.number for r in prepared.references],
+        job = new_job(
+            prepared,
+            caller,
+            rt.backend.name,
+            now,
             response_format=body.response_format,
             idempotency_key=idempotency_key,
             request_hash=body_hash,
-            created_at=now,
+            **(job_fields or {}),
         )
         end_read(session)  # the insert takes the write lock in a transaction of its own
         try:
@@ -152,13 +169,15 @@ async def submit(
     body: GenerateRequest,
     idempotency_key: str | None,
     admit: Callable[[], object] | None = None,
+    **job_fields: Any,
 ) -> Generation | DryRunRead:
     """Accept a scene request: a dry run's preview, or the (new or idempotently same) job.
 
     `admit` (the generation rate limit) runs once the request is valid and is not a replay,
     before anything is queued: a refused request costs nothing, a 429 creates nothing.
+    `job_fields` sets more columns of a new job (a reference sheet's `main_reference_of`).
     """
-    result, created = await to_thread.run_sync(_accept, rt, caller, body, idempotency_key, admit)
+    result, created = await to_thread.run_sync(_accept, rt, caller, body, idempotency_key, admit, job_fields)
     if created:
         rt.jobs.submit(result.id)  # type: ignore[union-attr]
     return result
@@ -180,6 +199,11 @@ async def wait_for(rt: Runtime, job_id: str, seconds: float) -> bool:
         return await queue.wait(event, seconds)
     finally:
         queue.unwatch(job_id, event)
+
+
+def _page_number(session: Session, job: Generation) -> int | None:
+    page = session.get(Page, job.page_id) if job.page_id is not None else None
+    return None if page is None else page.position + 1
 
 
 def generation_read(
@@ -237,6 +261,8 @@ def generation_read(
         estimated_cost_usd=job.estimated_cost_usd,
         error=error,
         attempts=job.attempts,
+        book_id=job.book_id,
+        page=_page_number(session, job),
         created_at=iso_utc(job.created_at) or "",
         started_at=iso_utc(job.started_at),
         finished_at=iso_utc(job.finished_at),

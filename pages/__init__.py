@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse
 
-from pages import actions, fix_area, images, pages, scene
+from pages import actions, books, exports, fix_area, images, pages, scene
 from pages.render import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)
@@ -16,6 +16,8 @@ router.include_router(scene.router)
 router.include_router(images.router)
 router.include_router(fix_area.page_router)
 router.include_router(fix_area.api_router)
+router.include_router(books.router)
+router.include_router(exports.router)
 
 
 @router.get("/")

@@ -23,13 +23,17 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from accounts.quotas import Clock
+from books.illustrate import page_job_finished
+from characters.sheet import sheet_finished
 from config import Settings
+from exports.runner import ExportRunner
 from generation import jobs
 from generation.backends import ImageBackend, backend_name, make_backend
 from generation.capabilities import resolve_model
+from generation.models import Generation
 from generation.pricing import Price, load_prices
 from generation.queue import JobQueue
-from generation.runner import JobRunner
+from generation.runner import FinishHook, JobRunner
 from library.fetcher import Resolver, system_resolver
 from library.similarity import SimilarityCache
 from library.sweep import sweep_unreferenced
@@ -69,6 +73,7 @@ class Runtime:
     _backend: ImageBackend | None = field(default=None, repr=False)
     _jobs: JobQueue | None = field(default=None, repr=False)
     _watchdog: asyncio.Task[None] | None = field(default=None, repr=False)
+    _exports: ExportRunner | None = field(default=None, repr=False)
 
     @property
     def backend(self) -> ImageBackend:
@@ -81,6 +86,13 @@ class Runtime:
         if self._jobs is None:
             raise NotStarted("the runtime is not started: no job queue yet")
         return self._jobs
+
+    @property
+    def exports(self) -> ExportRunner:
+        """The book-export pool (issue 10): renders off the event loop, EXPORT_CONCURRENCY at once."""
+        if self._exports is None:
+            raise NotStarted("the runtime is not started: no export pool yet")
+        return self._exports
 
     @property
     def backend_name(self) -> str:
@@ -111,12 +123,18 @@ class Runtime:
         # A retired default model would fail every scene: refuse to start, naming the successor.
         resolve_model(settings.default_image_model, self.clock().date(), field="default_image_model")
         backend = make_backend(settings, observer=self.metrics.observe_upstream)
-        queue = JobQueue(
-            JobRunner(
-                self.engine, settings, self.store, backend, self.similarity, self.prices, self.decode_gate
-            ),
-            concurrency=settings.generation_concurrency,
+        runner = JobRunner(
+            self.engine,
+            settings,
+            self.store,
+            backend,
+            self.similarity,
+            self.prices,
+            self.decode_gate,
+            on_finished=FINISH_HOOK,
         )
+        queue = JobQueue(runner, concurrency=settings.generation_concurrency)
+        runner.enqueue = queue.submit
         self._backend, self._jobs = backend, queue
         queue.start()
         self.metrics.set_job_source(lambda: self._job_counts(queue))
@@ -125,6 +143,8 @@ class Runtime:
         for job_id in leftover:
             queue.submit(job_id)
         self._watchdog = asyncio.create_task(self._watch_jobs(queue), name="storyloom-job-watchdog")
+        self._exports = ExportRunner(self.engine, settings, self.store)
+        self._exports.resume_unfinished()
         log.info(
             "image backend: %s (model %s, %d workers); %d unfinished job(s) resumed",
             backend.name,
@@ -139,17 +159,26 @@ class Runtime:
         while True:
             await asyncio.sleep(self.settings.job_watchdog_interval_seconds)
             try:
-                ended = await to_thread.run_sync(self._fail_stalled, set(queue.held), deadline)
+                ended, released = await to_thread.run_sync(self._fail_stalled, set(queue.held), deadline)
             except Exception:
                 log.exception("job watchdog round failed")
                 continue
             for job_id in ended:
                 log.warning("job %s was running past its deadline with no worker; failed it", job_id)
                 queue.ended_elsewhere(job_id)
+            for job_id in released:  # a book's pages that waited for a stalled page
+                queue.submit(job_id)
 
-    def _fail_stalled(self, held: set[str], deadline: timedelta) -> list[str]:
+    def _fail_stalled(self, held: set[str], deadline: timedelta) -> tuple[list[str], list[str]]:
+        """The stalled jobs failed, and the jobs their finish hooks released, in one transaction."""
         with write_session(self.engine) as session:
-            return jobs.fail_stalled(session, held, deadline)
+            ended = jobs.fail_stalled(session, held, deadline)
+            released = [
+                job_id
+                for stalled in ended
+                for job_id in FINISH_HOOK(session, session.get(Generation, stalled))  # type: ignore[arg-type]
+            ]
+        return ended, released
 
     def _job_counts(self, queue: JobQueue) -> JobCounts:
         """Jobs by status across all workspaces (operators' view) and the jobs waiting for a worker."""
@@ -163,12 +192,28 @@ class Runtime:
             self._watchdog.cancel()
             await asyncio.gather(self._watchdog, return_exceptions=True)
             self._watchdog = None
+        if self._exports is not None:
+            self._exports.shutdown()
+            self._exports = None
         if self._jobs is not None:
             await self._jobs.stop()
         if self._backend is not None:
             await self._backend.aclose()
         self._backend, self._jobs = None, None
         self.engine.dispose()
+
+
+def all_of(*hooks: FinishHook) -> FinishHook:
+    """One finish hook that runs each domain's in turn (books' pages, characters' sheets)."""
+
+    def run(session: Session, job: Generation) -> list[str]:
+        return [job_id for hook in hooks for job_id in hook(session, job)]
+
+    return run
+
+
+# Every domain's reaction to a job that ended (a constant: the hooks hold no state).
+FINISH_HOOK = all_of(page_job_finished, sheet_finished)
 
 
 def file_store(settings: Settings) -> FileStore:

@@ -316,8 +316,48 @@ function setupLightbox() {
   dialog.addEventListener("click", (event) => { if (event.target === dialog) dialog.close(); });
 }
 
+// Book progress: while pages are drawing, poll the book's progress and update the bar, the
+// counts, the failures and each card's status; once nothing is left, reload to show the pictures.
+function setupBookProgress(section) {
+  const bar = section.querySelector("progress");
+  const text = section.querySelector("#progress-text");
+  const failures = section.querySelector("#progress-failures");
+  const poll = async () => {
+    for (let delay = 500; ; delay = Math.min(delay * 1.3, 2000)) {
+      let data;
+      try {
+        const response = await fetch(section.dataset.bookProgress, { credentials: "same-origin" });
+        if (!response.ok) return;
+        data = await response.json();
+      } catch (err) {
+        text.textContent = "Lost contact with the server; reload the page to see progress.";
+        return;
+      }
+      const p = data.progress;
+      bar.max = Math.max(p.pages, 1);
+      bar.value = p.illustrated;
+      const drawing = p.queued + p.running;
+      text.textContent = `${p.illustrated} of ${p.pages} pages illustrated` +
+        (drawing ? ` · ${drawing} drawing` : "") + (p.failed ? ` · ${p.failed} failed` : "");
+      failures.replaceChildren(...data.failed.map((f) => {
+        const item = document.createElement("li");
+        item.textContent = `Page ${f.number}: ${f.message}`;  // textContent: never markup from data
+        return item;
+      }));
+      Object.entries(data.statuses).forEach(([id, status]) => {
+        const badge = document.querySelector(`[data-status-for="${id}"]`);
+        if (badge) { badge.textContent = status; badge.className = `status status-${status}`; }
+      });
+      if (data.done) { window.location.reload(); return; }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  };
+  if (section.dataset.busy === "true") poll();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   setupLightbox();
+  document.querySelectorAll("[data-book-progress]").forEach(setupBookProgress);
   document.querySelectorAll("form[data-dropzone]").forEach(setupDropzone);
   document.querySelectorAll("form[data-picker]").forEach(setupPicker);
   document.querySelectorAll("form[data-scene]").forEach(setupScene);

@@ -134,6 +134,7 @@ class RecordedRequest:
     images: list[UploadedImage]
     status: int = 200  # what the fake answered
     mask: UploadedImage | None = None  # the `mask` part of an edit, as sent
+    index: int = -1  # arrival order, from 0
 
 
 @dataclass(frozen=True)
@@ -142,12 +143,23 @@ class Fault:
     headers: dict[str, str]
 
 
+def _colour(variant: int) -> tuple[int, int, int]:
+    if variant < len(COLOURS):
+        return COLOURS[variant]
+    return ((37 * variant) % 256, (91 * variant + 60) % 256, (53 * variant + 120) % 256)
+
+
 @lru_cache(maxsize=64)
 def fake_image_b64(width: int, height: int, output_format: str, variant: int) -> str:
-    """A small, valid image of the size asked for: a flat colour (compresses to almost nothing)."""
-    img = Image.new("RGB", (width, height), COLOURS[variant % len(COLOURS)])
+    """A small, valid image of the size asked for: a flat colour (compresses to almost nothing).
+
+    Variants 0-3 are the fixed palette; higher ones get a colour of their own.
+    """
+    img = Image.new("RGB", (width, height), _colour(variant))
     buffer = io.BytesIO()
-    img.save(buffer, PIL_FORMATS.get(output_format, "PNG"))
+    # compress_level 1: a flat colour compresses as well, and print-sized pages encode ~5x faster.
+    options = {"compress_level": 1} if output_format == "png" else {}
+    img.save(buffer, PIL_FORMATS.get(output_format, "PNG"), **options)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -164,8 +176,13 @@ class FakeOpenAI:
 
     def __init__(self, *, latency: float = 0.0) -> None:
         self.latency = latency
+        # True: every request's images get colours no other request gets (distinct bytes per call,
+        # so a book's pages are told apart by sha256); False: the fixed palette, same bytes each time.
+        self.distinct_outputs = False
+        self._hold_from = 0
         self.requests: list[RecordedRequest] = []
         self._faults: deque[Fault] = deque()
+        self._matching: list[tuple[str, Fault]] = []
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._released = threading.Event()
@@ -198,8 +215,24 @@ class FakeOpenAI:
         with self._lock:
             self._faults.extend(Fault(kind, answer_headers) for _ in range(times))
 
-    def hold(self) -> None:
-        """Keep every successful answer waiting (after `latency`) until `release()`."""
+    def fail_when(self, kind: str, prompt_contains: str, *, times: int = 1) -> None:
+        """Answer the next `times` requests whose prompt contains `prompt_contains` with fault `kind`.
+
+        For concurrent requests (a book's pages) whose arrival order is not fixed: the fault
+        lands on the page meant, whatever order the pages reach the fake in.
+        """
+        if kind not in FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; one of {sorted(FAULTS)}")
+        with self._lock:
+            self._matching.extend([(prompt_contains, Fault(kind, {}))] * times)
+
+    def hold(self, *, from_request: int = 0) -> None:
+        """Keep successful answers waiting (after `latency`) until `release()`.
+
+        `from_request` lets the first requests through (arrival order from 0): hold(from_request=1)
+        answers a book's page 1 and then keeps every later page waiting, to count them in flight.
+        """
+        self._hold_from = from_request
         self._released.clear()
 
     def release(self) -> None:
@@ -215,16 +248,24 @@ class FakeOpenAI:
     def reset(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._matching.clear()
             self.requests.clear()
         self.latency = 0.0
+        self.distinct_outputs = False
+        self._hold_from = 0
         self._released.set()
 
-    def _next_fault(self) -> Fault | None:
+    def _next_fault(self, prompt: str) -> Fault | None:
         with self._lock:
+            for index, (text, fault) in enumerate(self._matching):
+                if text in prompt:
+                    del self._matching[index]
+                    return fault
             return self._faults.popleft() if self._faults else None
 
     def _record(self, recorded: RecordedRequest) -> None:
         with self._lock:
+            recorded.index = len(self.requests)
             self.requests.append(recorded)
             self._arrived.notify_all()
 
@@ -295,21 +336,24 @@ class FakeOpenAI:
         for name in ("prompt", "model"):
             if not fields.get(name):
                 return self._error(recorded, 400, _missing(name))
-        fault = self._next_fault()
+        fault = self._next_fault(str(fields.get("prompt", "")))
         if fault is not None:
             status, error = FAULTS[fault.kind]
             error = dict(error)
             key = (recorded.authorization or "").removeprefix("Bearer ")
             error["message"] = error["message"].replace("{key}", key)
             return self._error(recorded, status, error, fault.headers)
-        if not await self._wait(request):
+        if not await self._wait(request, recorded):
             recorded.status = 499  # the client gave up (its timeout)
             return Response(status_code=499)
         return JSONResponse(self._success(fields, recorded))
 
-    async def _wait(self, request: Request) -> bool:
+    def _held(self, recorded: RecordedRequest) -> bool:
+        return not self._released.is_set() and recorded.index >= self._hold_from
+
+    async def _wait(self, request: Request, recorded: RecordedRequest) -> bool:
         """Sleep `latency` seconds (and while held); False if the client disconnected meanwhile."""
-        if self.latency <= 0 and self._released.is_set():
+        if self.latency <= 0 and not self._held(recorded):
             return True
         gone = False
         async with anyio.create_task_group() as group:
@@ -324,10 +368,13 @@ class FakeOpenAI:
             group.start_soon(watch_for_disconnect)
             await anyio.sleep(self.latency)
             # Held: release() comes from the test thread, so a threading.Event polled here, not anyio.Event.
-            while not self._released.is_set():  # noqa: ASYNC110
+            while self._held(recorded):  # noqa: ASYNC110
                 await anyio.sleep(0.005)
             group.cancel_scope.cancel()
         return not gone
+
+    def _variant(self, recorded: RecordedRequest, i: int, n: int) -> int:
+        return len(COLOURS) + recorded.index * 16 + i if self.distinct_outputs else i
 
     def _success(self, fields: dict[str, Any], recorded: RecordedRequest) -> dict[str, Any]:
         size = str(fields.get("size") or "auto")
@@ -345,7 +392,10 @@ class FakeOpenAI:
             "quality": "medium" if quality == "auto" else quality,
             "size": f"{width}x{height}",
             "data": [
-                {"b64_json": fake_image_b64(width, height, output_format, i), "revised_prompt": None}
+                {
+                    "b64_json": fake_image_b64(width, height, output_format, self._variant(recorded, i, n)),
+                    "revised_prompt": None,
+                }
                 for i in range(n)
             ],
             "usage": {

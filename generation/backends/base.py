@@ -33,6 +33,7 @@ class ReferenceImage:
     content_type: str  # image/png, image/jpeg or image/webp: never octet-stream (the API rejects it)
     data: bytes = field(repr=False)
     character_names: tuple[str, ...] = ()
+    role: str = "character"  # or "continuity" / "style" (see generation.composer)
 
 
 @dataclass(frozen=True)

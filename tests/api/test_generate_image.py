@@ -116,7 +116,7 @@ def mia_and_rex(client: TestClient, auth: dict[str, str]) -> tuple[int, int]:
 # --- what reaches the upstream --------------------------------------------------------------
 
 
-def test_scene_sends_descriptions_styles_scene_and_every_reference(
+def test_scene_sends_descriptions_the_one_style_scene_and_every_reference(
     client: TestClient, auth: dict[str, str], fake: FakeOpenAI
 ) -> None:
     mia, _ = mia_and_rex(client, auth)
@@ -133,12 +133,13 @@ def test_scene_sends_descriptions_styles_scene_and_every_reference(
     prompt = sent.fields["prompt"]
     for part in (
         "curly red hair, yellow raincoat, green boots",
-        "thick ink outlines",
         "a small scruffy terrier with one black ear",
         "soft watercolour, muted palette",
         SCENE,
     ):
         assert part in prompt
+    # One style per prompt: the request's style wins over Mia's own "thick ink outlines".
+    assert "thick ink outlines" not in prompt
     assert body["prompt"] == prompt and body["scene"] == SCENE
     assert body["reference_images"] == [0, 1] and body["backend"] == "openai"
     assert [(c["id"], c["name"]) for c in body["characters"]] == [(mia, "Mia"), (mia + 1, "Rex")]

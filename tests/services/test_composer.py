@@ -30,11 +30,43 @@ def compose(**overrides: object) -> str:
 
 
 def test_states_each_description_and_style_verbatim() -> None:
-    prompt = compose()
+    prompt = compose(book_style=None)
     assert MIA.description in prompt
     assert REX.description in prompt
-    assert "soft watercolour" in prompt
-    assert "gentle picture-book illustration, muted palette" in prompt
+    assert "Style of Mia: soft watercolour" in prompt
+
+
+def test_a_book_style_is_the_one_style_stated() -> None:
+    prompt = compose()
+    assert MIA.description in prompt and REX.description in prompt
+    assert prompt.count("gentle picture-book illustration, muted palette") == 1
+    assert "soft watercolour" not in prompt
+
+
+def test_continuity_and_style_images_say_what_they_are_for() -> None:
+    prompt = compose(
+        input_images=[
+            InputImage(0, ("Mia",)),
+            InputImage(9, role="continuity", label="page 1"),
+            InputImage(5, role="style"),
+        ]
+    )
+    assert (
+        "Input image 2 (library image 9) is page 1 of this book, for continuity: same world, light and "
+        in prompt
+    )
+    assert "not the same composition" in prompt
+    assert (
+        "Input image 3 (library image 5) is a style reference, for the art style only: match the medium, "
+        in prompt
+    )
+    assert "Mia is shown in input image 1 (library image 0)." in prompt
+
+
+def test_text_space_asks_for_a_quiet_band_and_no_lettering() -> None:
+    prompt = compose_prompt([], "A lighthouse at dawn", text_space="bottom")
+    assert "Leave the bottom quarter of the picture calm" in prompt
+    assert "Draw no text" in prompt
 
 
 def test_tells_the_model_to_keep_characters_as_in_their_references() -> None:
