@@ -56,6 +56,17 @@ def images_used_today(session: Session, workspace_id: int, now: datetime) -> int
     return sum(int(params.get("n", 1)) for params in session.exec(stmt).all())
 
 
+def _check_active(session: Session, workspace_id: int, max_active: int) -> None:
+    """429 when the workspace already has `max_active` jobs queued or running (0 = no cap)."""
+    if max_active and jobs.count_active(session, workspace_id) >= max_active:
+        raise TooManyRequests(
+            f"this workspace already has {max_active} generation jobs queued or running "
+            f"(the most allowed at once); wait for one to finish",
+            code="too_many_active_jobs",
+            headers={"Retry-After": str(ACTIVE_RETRY_AFTER_SECONDS)},
+        )
+
+
 def check_caps(
     session: Session,
     workspace_id: int,
@@ -66,13 +77,7 @@ def check_caps(
     default_quota: int,
 ) -> None:
     """Raise 429 if one more job of `n` images would break a cap; call inside the insert's transaction."""
-    if max_active and jobs.count_active(session, workspace_id) >= max_active:
-        raise TooManyRequests(
-            f"this workspace already has {max_active} generation jobs queued or running "
-            f"(the most allowed at once); wait for one to finish",
-            code="too_many_active_jobs",
-            headers={"Retry-After": str(ACTIVE_RETRY_AFTER_SECONDS)},
-        )
+    _check_active(session, workspace_id, max_active)
     quota, used = _quota_and_use(session, workspace_id, now, default_quota)
     if quota and used + n > quota:
         seconds = _seconds_to_reset(now)
@@ -102,13 +107,7 @@ def check_batch(
     under it: a batch is one request whose jobs the queue paces, and a 32-page book must fit
     under the default cap of 20.
     """
-    if max_active and jobs.count_active(session, workspace_id) >= max_active:
-        raise TooManyRequests(
-            f"this workspace already has {max_active} generation jobs queued or running "
-            f"(the most allowed at once); wait for one to finish",
-            code="too_many_active_jobs",
-            headers={"Retry-After": str(ACTIVE_RETRY_AFTER_SECONDS)},
-        )
+    _check_active(session, workspace_id, max_active)
     quota, used = _quota_and_use(session, workspace_id, now, default_quota)
     if quota and used + images > quota:
         seconds = _seconds_to_reset(now)

@@ -55,10 +55,7 @@ def resolve_characters(
     found: list[int] = []
     for index, ref in enumerate(refs):
         try:
-            if isinstance(ref, int):
-                character = characters.get_character(session, workspace_id, ref)
-            else:
-                character = characters.find_character_by_name(session, workspace_id, ref)
+            character = characters.get_by_ref(session, workspace_id, ref)
         except NotFound as exc:
             raise NotFound(exc.message, field=f"{field}.{index}", code="unknown_character") from exc
         if character.id not in found:

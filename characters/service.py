@@ -223,3 +223,10 @@ def names_by_id(session: Session, workspace_id: int, ids: set[int]) -> dict[int,
         )
     ).all()
     return {cid: name for cid, name in rows if cid is not None}
+
+
+def get_by_ref(session: Session, workspace_id: int, ref: int | str) -> Character:
+    """A character by id or by name (any case): how requests name characters."""
+    if isinstance(ref, int):
+        return get_character(session, workspace_id, ref)
+    return find_character_by_name(session, workspace_id, ref)

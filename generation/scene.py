@@ -72,10 +72,7 @@ def _resolve_characters(session: Session, workspace_id: int, wanted: list[int | 
     found: list[Character] = []
     for index, ref in enumerate(wanted):
         try:
-            if isinstance(ref, int):
-                character = characters.get_character(session, workspace_id, ref)
-            else:
-                character = characters.find_character_by_name(session, workspace_id, ref)
+            character = characters.get_by_ref(session, workspace_id, ref)
         except NotFound as exc:
             raise InvalidInput(exc.message, field=f"characters.{index}", code="unknown_character") from exc
         if all(c.id != character.id for c in found):
