@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from api_server import create_app
 from config import Settings
 from storage.db import open_database, write_session
 from tests.fake_openai import FakeOpenAI
+from tests.pgserver import PostgresCluster, running_cluster
 from tests.servers import serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,14 +63,53 @@ def _schema_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     _schema.clear()
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """One PostgreSQL cluster per run, started only when a test asks for it (~2 s)."""
+    with running_cluster() as cluster:
+        yield cluster
+
+
+_pg_template: list[str] = []
+
+
+def postgres_database(cluster: PostgresCluster) -> str:
+    """A fresh database at the newest revision: a copy of one migrated template (CREATE … TEMPLATE)."""
+    if not _pg_template:
+        url = cluster.create_database("storyloom_template")
+        open_database(url).dispose()  # every migration, on PostgreSQL, once per run
+        _pg_template.append("storyloom_template")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    cluster.psql(f'CREATE DATABASE "{name}" TEMPLATE "{_pg_template[0]}"')
+    return cluster.url(name)
+
+
+@pytest.fixture
+def db_kind() -> str:
+    """Which database the `settings` fixture uses; test folders that must pass on both override it
+    with `params=DB_KINDS` (see tests/api/conftest.py)."""
+    return "sqlite"
+
+
+DB_KINDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, db_kind: str) -> str | None:
+    """None (the SQLite file in DATA_DIR) or a fresh PostgreSQL database of the session cluster."""
+    if db_kind == "sqlite":
+        return None
+    return postgres_database(request.getfixturevalue("postgres"))
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
 @pytest.fixture
-def settings(data_dir: Path) -> Settings:
-    return make_settings(data_dir)
+def settings(data_dir: Path, database_url: str | None) -> Settings:
+    return make_settings(data_dir, database_url=database_url) if database_url else make_settings(data_dir)
 
 
 @pytest.fixture

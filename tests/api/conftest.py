@@ -1,4 +1,4 @@
-"""Fixtures shared by the API tests."""
+"""Fixtures shared by the API tests: they run on SQLite and on PostgreSQL (issue 13)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.cast import make_cast
+from tests.conftest import DB_KINDS
+
+
+@pytest.fixture(params=DB_KINDS)
+def db_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
 
 
 @pytest.fixture
