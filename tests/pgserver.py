@@ -100,7 +100,17 @@ def start_cluster(base: Path, *, max_connections: int = 300) -> PostgresCluster:
     )
     subprocess.run(
         _as_owner(
-            [str(bindir / "pg_ctl"), "-D", str(datadir), "-o", options, "-l", str(datadir / "log"), "-w", "start"]
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(datadir),
+                "-o",
+                options,
+                "-l",
+                str(datadir / "log"),
+                "-w",
+                "start",
+            ]
         ),
         capture_output=True,
         check=True,
