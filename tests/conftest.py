@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 
 from accounts.service import create_key
 from api_server import create_app
+from cluster.postgres import PostgresCluster, running_cluster
 from config import Settings
 from storage.db import open_database, write_session
 from tests.fake_openai import FakeOpenAI
-from tests.pgserver import PostgresCluster, running_cluster
 from tests.servers import serve
 
 ROOT = Path(__file__).resolve().parents[1]

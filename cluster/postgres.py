@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL cluster from Debian's binaries, for tests, `make cluster` and benchmarks.
+"""A throwaway PostgreSQL cluster from Debian's binaries, for `make cluster`, tests and benchmarks.
 
 `initdb` refuses to run as root, so when we are root the cluster belongs to the `postgres`
 user (`runuser -u postgres --`), as CI runs it. The cluster listens on 127.0.0.1 only, on a
@@ -130,7 +130,7 @@ def running_cluster() -> Iterator[PostgresCluster]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-if __name__ == "__main__":  # a quick manual check: python -m tests.pgserver
+if __name__ == "__main__":  # a quick manual check: python -m cluster.postgres
     with running_cluster() as c:
         print(c.url(), c.psql("SELECT version()"))
         time.sleep(0)
