@@ -128,6 +128,12 @@ class Settings(BaseSettings):
         default=1, ge=1, le=16, description="Exports rendered at once per process (each holds one full page)"
     )
 
+    # Scale-out (issue 13): PostgreSQL with the same guarantees as SQLite.
+    migrate_on_start: bool = Field(
+        default=True,
+        description="Migrate the schema at start-up (under a lock); false: refuse to start unless at head",
+    )
+
     # Where `make run` (`manage.py serve`) listens (issue 8): links in answers follow it.
     host: str = Field(default="127.0.0.1", description="Address `make run` serves on")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `make run` serves on")

@@ -9,6 +9,10 @@ DAILY_IMAGE_QUOTA again), `workspaces` (quotas and today's use), `usage [--works
 `first-key` makes a key only when none is active (what `make run` calls on a fresh machine).
 A new key is printed alone on the last line, once: only its hash is kept.
 
+`migrate` brings the database schema to the newest revision and says where it stands: the
+explicit step for multi-process deployments (MIGRATE_ON_START=false), safe to run while
+other processes start (they wait on the same lock).
+
 `serve` runs the app on HOST:PORT (what `make run` calls) and ends its start-up with one plain
 line saying where the author's page and the API docs are.
 """
@@ -27,7 +31,15 @@ from accounts import usage
 from config import Settings
 from errors import NotFound
 from library.sweep import sweep_unreferenced
-from storage.db import open_database, write_session
+from storage.db import (
+    SchemaNotReady,
+    current_revision,
+    make_engine,
+    migrate,
+    open_database,
+    prepare_database_dir,
+    write_session,
+)
 from storage.files import LocalFileStore
 from storage.timeutil import utcnow
 
@@ -37,6 +49,24 @@ def _create(engine, name: str, workspace: str) -> None:  # type: ignore[no-untyp
         row, key = auth.create_key(session, name=name, workspace=workspace)
         print(f"created key {row.id} ({row.name}) in workspace {workspace!r}; it is shown only once:")
     print(key)
+
+
+def _migrate(url: str) -> int:
+    """Migrate under the start-up lock and report the revision before and after."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            before = current_revision(connection)
+        migrate(engine)
+        with engine.connect() as connection:
+            after = current_revision(connection)
+    finally:
+        engine.dispose()
+    if before == after:
+        print(f"database already at the newest revision ({after}); nothing to do")
+    else:
+        print(f"database migrated from {before or 'empty'} to {after}")
+    return 0
 
 
 def _quota_text(quota: int | None, settings: Settings) -> str:
@@ -103,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.add_argument("--from", dest="start", help="YYYY-MM-DD (default: 30 days before --to)")
     report.add_argument("--to", dest="end", help="YYYY-MM-DD (default: today, UTC)")
     report.add_argument("--group-by", choices=["day", "model", "key"], default="day")
+    sub.add_parser("migrate", help="bring the database schema to the newest revision (under a lock)")
     sub.add_parser("serve", help="run the app on HOST:PORT (what `make run` does)")
     args = parser.parse_args(argv)
 
@@ -114,7 +145,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         serve(create_app(settings), settings)
         return 0
-    engine = open_database(settings.resolved_database_url)
+    if args.command == "migrate":
+        prepare_database_dir(settings.resolved_database_url)
+        return _migrate(settings.resolved_database_url)
+    try:
+        engine = open_database(settings.resolved_database_url, migrate_on_start=settings.migrate_on_start)
+    except SchemaNotReady as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     try:
         if args.command == "create-key":
             _create(engine, args.name, args.workspace)

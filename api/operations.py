@@ -21,6 +21,7 @@ router = APIRouter()
 class HealthRead(BaseModel):
     status: str = Field(description="`ok`, or `error` when a part below is down")
     database: str = Field(description="`ok` or `error: <kind>`")
+    database_kind: str = Field(description="`sqlite` or `postgresql`")
     storage: str = Field(description="`ok` or `error: <reason>`")
     backend: str = Field(description="`openai` or `draft`")
     model: str

@@ -37,6 +37,7 @@ from generation.models import Generation, JobStatus
 from generation.pricing import Price, estimate_before
 from generation.service import new_job
 from storage.db import write_transaction
+from storage.locks import lock_workspace
 
 
 @dataclass
@@ -223,6 +224,7 @@ def accept(
     created: dict[int, Generation] = {}
     try:
         with write_transaction(session):
+            lock_workspace(session, caller.workspace_id)  # the quota and the key: one writer at once
             book = service.get_book(session, caller.workspace_id, book_id)
             if idempotency_key is not None:
                 replay = _replay(session, caller, idempotency_key, body_hash, book, base)
@@ -258,7 +260,8 @@ def accept(
                 session.add(job)
                 session.add(page)
     except IntegrityError:
-        # A racing request with the same Idempotency-Key committed first: answer with its jobs.
+        # A racing request with the same Idempotency-Key committed first: answer with its jobs
+        # (write_transaction rolled back, so these reads run in a fresh transaction).
         if idempotency_key is None:
             raise
         book = service.get_book(session, caller.workspace_id, book_id)

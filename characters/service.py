@@ -13,6 +13,7 @@ from characters.schemas import CharacterCreate, CharacterRead, CharacterUpdate
 from errors import Conflict, InvalidInput, NotFound
 from generation.capabilities import MAX_CHARACTER_REFERENCES
 from library.models import Image, ImageCharacter
+from storage.locks import lock_workspace
 from storage.timeutil import utcnow
 
 
@@ -36,11 +37,13 @@ def _flush_or_conflict(session: Session, character: Character) -> None:
     try:
         session.flush()
     except IntegrityError as exc:
-        # A racing twin committed first; the caller's write_transaction rolls back.
+        # A writer that skipped the workspace lock committed the name first; the caller's
+        # write_transaction rolls back (on PostgreSQL the transaction is aborted anyway).
         raise Conflict(f"a character named {character.name!r} already exists", field="name") from exc
 
 
 def create_character(session: Session, workspace_id: int, data: CharacterCreate) -> Character:
+    lock_workspace(session, workspace_id)  # the name check below, one writer at once
     character = Character(
         workspace_id=workspace_id,
         name=data.name,
@@ -88,6 +91,7 @@ def list_characters(
 def update_character(session: Session, character: Character, data: CharacterUpdate) -> Character:
     changes = data.model_dump(exclude_unset=True)
     if "name" in changes:
+        lock_workspace(session, character.workspace_id)  # the name check, one writer at once
         character.name = changes["name"]
         character.name_key = name_key(changes["name"])
     if "description" in changes:
@@ -136,6 +140,12 @@ def images_by_number(session: Session, workspace_id: int, numbers: list[int], fi
     return [found[number] for number in numbers]
 
 
+def lock_references(session: Session, character: Character) -> None:
+    """Hold the character row while its list changes: the length cap and the positions depend on
+    the list as it is (a no-op on SQLite, whose write lock already serialises writers)."""
+    session.exec(select(Character.id).where(Character.id == character.id).with_for_update(key_share=True))
+
+
 def _check_list_length(character: Character, count: int, field: str) -> None:
     if count > MAX_CHARACTER_REFERENCES:
         raise InvalidInput(
@@ -150,6 +160,7 @@ def set_references(
     session: Session, character: Character, numbers: list[int], *, field: str = "numbers"
 ) -> None:
     """Replace the character's reference list with these library images, in this order."""
+    lock_references(session, character)
     _check_list_length(character, len(numbers), field)
     if len(set(numbers)) != len(numbers):
         duplicate = next(n for i, n in enumerate(numbers) if n in numbers[:i])
@@ -167,6 +178,7 @@ def append_references(
     session: Session, character: Character, image_ids: list[int], *, field: str = "files"
 ) -> None:
     """Add images to the end of the character's list, skipping ones it already has."""
+    lock_references(session, character)
     rows = session.exec(
         select(CharacterReference.image_id, CharacterReference.position).where(
             CharacterReference.character_id == character.id

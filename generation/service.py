@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from services.runtime import Runtime
 from storage.db import end_read, write_transaction
 from storage.files import FileStore
+from storage.locks import lock_workspace
 from storage.timeutil import iso_utc
 
 
@@ -138,6 +139,7 @@ def _accept(
         end_read(session)  # the insert takes the write lock in a transaction of its own
         try:
             with write_transaction(session):
+                lock_workspace(session, caller.workspace_id)  # caps, quota and key: one writer at once
                 # Under the write lock: a racing twin with the same key may have committed meanwhile,
                 # and is a replay, not a new job to count against the caps.
                 if idempotency_key is not None:
@@ -156,6 +158,8 @@ def _accept(
                 )
                 jobs.add_job(session, job)
         except IntegrityError:
+            # write_transaction rolled back (PostgreSQL refuses every statement of an aborted
+            # transaction), so this read is a fresh one and sees the twin that committed.
             twin = jobs.racing_twin(session, job)
             if twin is None:
                 raise

@@ -32,6 +32,7 @@ from storage.db import write_transaction
 from storage.decode_gate import DecodeGate
 from storage.files import FileStore, content_key
 from storage.imaging import EXTENSIONS, THUMBNAIL_FORMAT, ProcessedImage, process_image
+from storage.locks import lock_file_keys, lock_workspace
 from storage.timeutil import iso_utc
 
 KINDS = ("upload", "generated")
@@ -97,6 +98,7 @@ def remove_unused_files(session: Session, store: FileStore, keys: Sequence[str])
     if not keys:
         return
     with write_transaction(session):
+        lock_file_keys(session, keys)
         for key in keys:
             if not _key_in_use(session, key):
                 with contextlib.suppress(OSError):
@@ -186,6 +188,10 @@ def _store_rows(
     first_version: int | None = None
     last_version = 0
     with write_transaction(session):
+        # One writer per workspace (the duplicate check and the numbers), and per file (a racing
+        # delete of the same bytes in another workspace): SQLite's write lock, on PostgreSQL.
+        lock_workspace(session, workspace_id)
+        lock_file_keys(session, [key for item in items for key in _keys(item)])
         for item, candidates in zip(items, near, strict=True):
             existing = session.exec(
                 select(Image).where(Image.workspace_id == workspace_id, Image.sha256 == item.sha256)

@@ -61,6 +61,7 @@ def health_report(rt: Runtime) -> dict[str, Any]:
     body: dict[str, Any] = {
         "status": "ok",
         "database": check_database(rt.engine),
+        "database_kind": rt.engine.dialect.name,  # "sqlite" or "postgresql" (issue 13)
         "storage": space if storage == "ok" else storage,
         "storage_free_bytes": free,
         "backend": rt.backend_name,

@@ -40,7 +40,7 @@ from library.sweep import sweep_unreferenced
 from services.auth_throttle import FailedAuthThrottle
 from services.metrics import JobCounts, Metrics
 from services.ratelimit import KeyRateLimiter
-from storage.db import make_engine, migrate, prepare_database_dir, write_session
+from storage.db import make_engine, migrate_or_check, prepare_database_dir, write_session
 from storage.decode_gate import DecodeGate
 from storage.files import FileStore, LocalFileStore
 from storage.space import ensure_reserve
@@ -111,7 +111,7 @@ class Runtime:
         shutil.rmtree(settings.tmp_dir, ignore_errors=True)
         settings.tmp_dir.mkdir(parents=True, exist_ok=True)
         prepare_database_dir(str(self.engine.url))
-        migrate(self.engine)
+        migrate_or_check(self.engine, settings.migrate_on_start)
         log.info("storyloom %s: data in %s", self.version, settings.data_dir)
         # Files a crash or a failed insert left behind (no row names them), and the room
         # that lets deletes through on a full disk.

@@ -9,16 +9,28 @@ running, which is exactly what racing uploads do when they take the next image n
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from filelock import FileLock
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
+# pg_advisory_xact_lock(MIGRATION_LOCK, 0): the two-int key space, apart from the one-bigint keys
+# storage/locks.py takes for files. Any fixed number works; every Storyloom process uses this one.
+MIGRATION_LOCK = 0x53544F52  # "STOR"
+# How long a process waits for another one's migrations before it gives up and says so.
+MIGRATION_LOCK_TIMEOUT_SECONDS = 600
+
+
+class SchemaNotReady(RuntimeError):
+    """MIGRATE_ON_START=false and the database is not at the newest revision: run the migrate step."""
 
 
 def make_engine(url: str) -> Engine:
@@ -97,7 +109,25 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision; run at start-up so no library is ever stranded."""
+    """Bring the schema to the newest revision; run at start-up so no library is ever stranded.
+
+    Two processes starting together must not both run a migration: the second waits for the
+    first (a PostgreSQL advisory lock inside the migrating transaction; a lock file next to the
+    SQLite file), then finds the schema at head and does nothing.
+    """
+    with _migration_file_lock(engine):
+        _migrate_locked(engine)
+
+
+def _migration_file_lock(engine: Engine) -> AbstractContextManager[object]:
+    """SQLite: a `filelock` beside the database file (an in-memory database needs none)."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        return nullcontext()
+    return FileLock(f"{database}.migrate.lock", timeout=MIGRATION_LOCK_TIMEOUT_SECONDS)
+
+
+def _migrate_locked(engine: Engine) -> None:
     cfg = alembic_config(str(engine.url))
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as connection:
@@ -108,6 +138,10 @@ def migrate(engine: Engine) -> None:
             connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         try:
             with connection.begin():
+                if engine.dialect.name == "postgresql":
+                    # Released with the transaction; READ COMMITTED means alembic's next statement
+                    # sees what the process that held it committed.
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key, 0)"), {"key": MIGRATION_LOCK})
                 cfg.attributes["connection"] = connection
                 command.upgrade(cfg, "head")
                 if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
@@ -117,15 +151,52 @@ def migrate(engine: Engine) -> None:
                 connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
+def head_revision() -> str:
+    """The newest revision the code knows."""
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None, "no migrations found"
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision the database is at (None: never migrated)."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def require_schema_at_head(engine: Engine) -> None:
+    """For MIGRATE_ON_START=false: refuse to run against a schema the code does not match."""
+    with engine.connect() as connection:
+        current = current_revision(connection)
+    head = head_revision()
+    if current != head:
+        raise SchemaNotReady(
+            f"the database schema is at revision {current or 'none (empty database)'} but this "
+            f"version of Storyloom needs {head}, and MIGRATE_ON_START is false: run "
+            "`python manage.py migrate` once (with the same DATABASE_URL), then start again"
+        )
+
+
+def migrate_or_check(engine: Engine, migrate_on_start: bool) -> None:
+    """What start-up does to the schema: migrate it (under the lock) or insist it is at head."""
+    if migrate_on_start:
+        migrate(engine)
+    else:
+        require_schema_at_head(engine)
+
+
 def prepare_database_dir(url: str) -> None:
     """A SQLite file's folder must exist before the first connection."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
-def open_database(url: str) -> Engine:
+def open_database(url: str, *, migrate_on_start: bool = True) -> Engine:
     """Engine plus an up-to-date schema: what the server and manage.py both start from."""
     prepare_database_dir(url)
     engine = make_engine(url)
-    migrate(engine)
+    try:
+        migrate_or_check(engine, migrate_on_start)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine

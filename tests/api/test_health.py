@@ -5,12 +5,13 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 
-def test_health_reports_each_part_ok(client: TestClient) -> None:
+def test_health_reports_each_part_ok(client: TestClient, db_kind: str) -> None:
     response = client.get("/health")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
     assert body["database"] == "ok"
+    assert body["database_kind"] == db_kind
     assert body["storage"] == "ok"
     assert body["backend"] == "draft"
     assert body["version"]
