@@ -108,8 +108,20 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(data_dir: Path, database_url: str | None) -> Settings:
-    return make_settings(data_dir, database_url=database_url) if database_url else make_settings(data_dir)
+def settings_with(data_dir: Path, database_url: str | None) -> Callable[..., Settings]:
+    """`make_settings` on this test's data dir and database (the kind `db_kind` names), plus overrides."""
+
+    def build(**overrides: object) -> Settings:
+        if database_url:
+            overrides = {"database_url": database_url, **overrides}
+        return make_settings(data_dir, **overrides)
+
+    return build
+
+
+@pytest.fixture
+def settings(settings_with: Callable[..., Settings]) -> Settings:
+    return settings_with()
 
 
 @pytest.fixture

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 from fastapi.testclient import TestClient
 
 from api_server import create_app
-from tests.conftest import make_settings, new_key
+from config import Settings
+from tests.conftest import new_key
 from tests.imagegen import png, upload
 from tests.servers import serve
 
@@ -31,8 +32,10 @@ def test_each_workspace_counts_from_zero(
     assert upload(client, auth, png(3)).json()["images"][0]["number"] == 2
 
 
-def test_twenty_racing_uploads_over_real_http_get_distinct_numbers(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path / "data", rate_limit_per_minute=0)
+def test_twenty_racing_uploads_over_real_http_get_distinct_numbers(
+    settings_with: Callable[..., Settings],
+) -> None:
+    settings = settings_with(rate_limit_per_minute=0)
     app = create_app(settings)
     with serve(app) as base_url:
         headers = {"Authorization": f"Bearer {new_key(app)}"}
