@@ -9,6 +9,12 @@ DAILY_IMAGE_QUOTA again), `workspaces` (quotas and today's use), `usage [--works
 `first-key` makes a key only when none is active (what `make run` calls on a fresh machine).
 A new key is printed alone on the last line, once: only its hash is kept.
 
+`migrate` brings the database to the newest revision (on PostgreSQL: procrastinate's tables too).
+
+`worker [--concurrency N]` runs a procrastinate worker (PostgreSQL; JOB_QUEUE auto or
+procrastinate): N generation jobs at once, default GENERATION_CONCURRENCY. Every process,
+API or worker, must share one SECRET_KEY.
+
 `serve` runs the app on HOST:PORT (what `make run` calls) and ends its start-up with one plain
 line saying where the author's page and the API docs are.
 """
@@ -79,6 +85,29 @@ def _usage(engine, args: argparse.Namespace) -> None:  # type: ignore[no-untyped
             print(f"no succeeded generations from {start} to {end} (UTC)")
 
 
+def _worker(settings: Settings, concurrency: int | None) -> int:
+    import asyncio
+
+    from services.worker import run_worker
+
+    try:
+        kind = settings.resolved_job_queue
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if kind != "procrastinate":
+        print(
+            "error: workers need PostgreSQL (DATABASE_URL=postgresql+psycopg://…);"
+            " on SQLite the server runs jobs itself (JOB_QUEUE=local)",
+            file=sys.stderr,
+        )
+        return 2
+    if concurrency is not None and concurrency < 1:
+        print("error: --concurrency must be 1 or more", file=sys.stderr)
+        return 2
+    return asyncio.run(run_worker(settings, concurrency or settings.generation_concurrency))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="manage.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -104,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.add_argument("--to", dest="end", help="YYYY-MM-DD (default: today, UTC)")
     report.add_argument("--group-by", choices=["day", "model", "key"], default="day")
     sub.add_parser("serve", help="run the app on HOST:PORT (what `make run` does)")
+    sub.add_parser("migrate", help="bring the database schema to the newest revision")
+    worker = sub.add_parser("worker", help="run a procrastinate worker (PostgreSQL): generation jobs")
+    worker.add_argument("--concurrency", type=int, default=None, help="jobs at once (GENERATION_CONCURRENCY)")
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -114,9 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         serve(create_app(settings), settings)
         return 0
+    if args.command == "worker":
+        return _worker(settings, args.concurrency)
     engine = open_database(settings.resolved_database_url)
     try:
-        if args.command == "create-key":
+        if args.command == "migrate":
+            print(f"database at the newest revision ({engine.dialect.name})")
+        elif args.command == "create-key":
             _create(engine, args.name, args.workspace)
         elif args.command == "first-key":
             with write_session(engine) as session:

@@ -109,7 +109,10 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(data_dir: Path, database_url: str | None) -> Settings:
-    return make_settings(data_dir, database_url=database_url) if database_url else make_settings(data_dir)
+    if database_url is None:
+        return make_settings(data_dir)
+    # On PostgreSQL jobs go through procrastinate; the test app runs a worker itself.
+    return make_settings(data_dir, database_url=database_url, api_runs_jobs=True)
 
 
 @pytest.fixture
