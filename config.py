@@ -138,6 +138,19 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `make run` serves on")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `make run` serves on")
 
+    # Scale-out (issue 13): jobs. With PostgreSQL, generations run on procrastinate workers
+    # (`manage.py worker`); every process must share one SECRET_KEY (signed URLs, sessions).
+    job_queue: Literal["auto", "local", "procrastinate"] = Field(
+        default="auto",
+        description="auto: procrastinate on PostgreSQL, the in-process pool on SQLite",
+    )
+    api_runs_jobs: bool = Field(
+        default=False, description="With procrastinate: API processes run a worker too (else only workers)"
+    )
+    job_stall_seconds: float = Field(
+        default=60.0, gt=0, description="A worker silent (no heartbeat) this long: its jobs go to another"
+    )
+
     @model_validator(mode="after")
     def _default_base_url(self) -> Settings:
         # Unset, links point where `make run` listens, so PORT=8001 does not hand out :8000 URLs.
@@ -228,6 +241,16 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'storyloom.db'}"
+
+    @property
+    def resolved_job_queue(self) -> Literal["local", "procrastinate"]:
+        """The job engine: procrastinate needs PostgreSQL; `auto` picks it there and the pool on SQLite."""
+        postgres = self.resolved_database_url.startswith("postgresql")
+        if self.job_queue == "procrastinate" and not postgres:
+            raise ValueError("JOB_QUEUE=procrastinate needs a PostgreSQL DATABASE_URL")
+        if self.job_queue == "auto":
+            return "procrastinate" if postgres else "local"
+        return self.job_queue
 
     @property
     def images_dir(self) -> Path:

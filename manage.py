@@ -13,6 +13,10 @@ A new key is printed alone on the last line, once: only its hash is kept.
 explicit step for multi-process deployments (MIGRATE_ON_START=false), safe to run while
 other processes start (they wait on the same lock).
 
+`worker [--concurrency N]` runs a procrastinate worker (PostgreSQL; JOB_QUEUE auto or
+procrastinate): N generation jobs at once, default GENERATION_CONCURRENCY. Every process,
+API or worker, must share one SECRET_KEY.
+
 `serve` runs the app on HOST:PORT (what `make run` calls) and ends its start-up with one plain
 line saying where the author's page and the API docs are.
 """
@@ -109,6 +113,29 @@ def _usage(engine, args: argparse.Namespace) -> None:  # type: ignore[no-untyped
             print(f"no succeeded generations from {start} to {end} (UTC)")
 
 
+def _worker(settings: Settings, concurrency: int | None) -> int:
+    import asyncio
+
+    from services.worker import run_worker
+
+    try:
+        kind = settings.resolved_job_queue
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if kind != "procrastinate":
+        print(
+            "error: workers need PostgreSQL (DATABASE_URL=postgresql+psycopg://…);"
+            " on SQLite the server runs jobs itself (JOB_QUEUE=local)",
+            file=sys.stderr,
+        )
+        return 2
+    if concurrency is not None and concurrency < 1:
+        print("error: --concurrency must be 1 or more", file=sys.stderr)
+        return 2
+    return asyncio.run(run_worker(settings, concurrency or settings.generation_concurrency))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="manage.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -135,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.add_argument("--group-by", choices=["day", "model", "key"], default="day")
     sub.add_parser("migrate", help="bring the database schema to the newest revision (under a lock)")
     sub.add_parser("serve", help="run the app on HOST:PORT (what `make run` does)")
+    worker = sub.add_parser("worker", help="run a procrastinate worker (PostgreSQL): generation jobs")
+    worker.add_argument("--concurrency", type=int, default=None, help="jobs at once (GENERATION_CONCURRENCY)")
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -148,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "migrate":
         prepare_database_dir(settings.resolved_database_url)
         return _migrate(settings.resolved_database_url)
+    if args.command == "worker":
+        return _worker(settings, args.concurrency)
     try:
         engine = open_database(settings.resolved_database_url, migrate_on_start=settings.migrate_on_start)
     except SchemaNotReady as exc:

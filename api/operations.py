@@ -18,6 +18,12 @@ from services.health import health_report
 router = APIRouter()
 
 
+class QueueHealth(BaseModel):
+    kind: str = Field(description="`local` (the in-process pool) or `procrastinate` (PostgreSQL workers)")
+    depth: int | None = Field(description="jobs waiting for a worker")
+    workers: int | None = Field(description="worker processes seen in the last minute (`local`: this one)")
+
+
 class HealthRead(BaseModel):
     status: str = Field(description="`ok`, or `error` when a part below is down")
     database: str = Field(description="`ok` or `error: <kind>`")
@@ -26,6 +32,7 @@ class HealthRead(BaseModel):
     backend: str = Field(description="`openai` or `draft`")
     model: str
     version: str
+    queue: QueueHealth
     failing: list[str] | None = Field(default=None, description="the parts that are down (503 only)")
 
 

@@ -169,7 +169,7 @@ async def illustrate_book(
         return JSONResponse(result.model_dump(mode="json"), status_code=200)
     answer, runnable = result
     for job_id in runnable:
-        rt.jobs.submit(job_id)
+        await rt.jobs.submit(job_id)
     return JSONResponse(
         answer.model_dump(mode="json"), status_code=202, headers={"Location": answer.status_url}
     )

@@ -20,7 +20,7 @@ from generation.models import Generation, JobStatus
 from storage.json_sql import json_list_has_id
 from storage.timeutil import utcnow
 
-TERMINAL = {JobStatus.succeeded, JobStatus.failed}
+TERMINAL = {JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled}
 ACTIVE = (JobStatus.queued, JobStatus.running)
 
 
@@ -107,10 +107,35 @@ def count_active(session: Session, workspace_id: int) -> int:
     return session.exec(stmt).one()
 
 
-def resumable_job_ids(session: Session) -> list[str]:
-    """Jobs a crash left behind, oldest first: they were accepted, so they must still run."""
-    stmt = select(Generation.id).where(col(Generation.status).in_(ACTIVE)).order_by(Generation.created_at)
-    return list(session.exec(stmt).all())
+def resumable_job_ids(session: Session, *, runnable_only: bool = False) -> list[str]:
+    """Jobs a crash left behind, oldest first: they were accepted, so they must still run.
+
+    `runnable_only` leaves out book pages still waiting on another job (their release submits them).
+    """
+    stmt = select(Generation.id).where(col(Generation.status).in_(ACTIVE))
+    if runnable_only:
+        stmt = stmt.where(col(Generation.waiting_on).is_(None))
+    return list(session.exec(stmt.order_by(Generation.created_at)).all())
+
+
+def locked(session: Session, job_id: str) -> Generation | None:
+    """The job's row, locked until the transaction ends (FOR UPDATE on PostgreSQL; SQLite's write
+    transaction already holds the whole database), read fresh from the database."""
+    return session.get(Generation, job_id, with_for_update=True, populate_existing=True)
+
+
+def holds(job: Generation | None, attempt: int) -> bool:
+    """The fence: is `attempt` still the live run of this job?
+
+    A run whose job was cancelled, finished by another run, or claimed again after its worker
+    stalled (a higher attempt) must store nothing: its outputs would be a second copy.
+    """
+    return job is not None and job.status == JobStatus.running and job.attempts == attempt
+
+
+def mark_cancelled(job: Generation) -> None:
+    job.status = JobStatus.cancelled
+    job.finished_at = utcnow()
 
 
 def claim(session: Session, job_id: str, max_attempts: int) -> Generation | None:
@@ -119,7 +144,7 @@ def claim(session: Session, job_id: str, max_attempts: int) -> Generation | None
     A job that already used every attempt was interrupted that many times (each crash or
     restart mid-job costs one), so it fails with a clear error instead of looping forever.
     """
-    job = session.get(Generation, job_id)
+    job = locked(session, job_id)
     if job is None or job.status in TERMINAL:
         return None
     if job.waiting_on is not None:

@@ -17,6 +17,8 @@ class JobStatus(StrEnum):
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
+    # Stopped by its author (POST /generations/{id}/cancel): terminal, never charged.
+    cancelled = "cancelled"
 
 
 class Generation(SQLModel, table=True):

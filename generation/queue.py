@@ -1,158 +1,76 @@
-"""An in-process job pool with bounded concurrency, durable because the jobs live in SQLite.
+"""The small job-queue interface every engine implements: the in-process pool and procrastinate.
 
-The queue holds only job ids; the truth (status, attempts) is the Generation row. So a crash
-loses nothing: on start-up every job left queued or running is submitted again (`resume`),
-and a worker task that dies mid-job has its job put back and is replaced.
-Swapping this for a distributed task queue later means re-implementing `submit` and `wait`.
+The Generation row is the truth (status, attempts, outputs); an engine only moves job ids to
+whoever runs them. So the interface is small: `submit` a job id after its row committed,
+`cancel` one whose row already says `cancelled`, `wait` until a row is finished, and `stats`
+for /health and /metrics. `start`/`stop` bind the engine to the runtime's event loop.
+Both engines pass one set of contract tests (tests/generation/test_queue_contract.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
 
-log = logging.getLogger("storyloom.jobs")
+# Whether the job's row is finished (succeeded, failed or cancelled): the waiter's question.
+Finished = Callable[[], Awaitable[bool]]
 
-# A job's run returns None when it is finished, or a "tail": the rest of its work (storing the
-# outputs), which the queue runs outside the worker slot so the slot's next upstream call can
-# start at once. GENERATION_CONCURRENCY bounds upstream calls, not local image processing.
-RunJob = Callable[[str], Awaitable[Awaitable[None] | None]]
+# How often a waiter re-reads the row: quick at first (most scenes take seconds), then at most
+# once a second, so a hundred waiting requests cost a hundred tiny reads a second at worst.
+POLL_START_SECONDS = 0.05
+POLL_MAX_SECONDS = 1.0
 
 
-class JobQueue:
-    def __init__(self, run_job: RunJob, *, concurrency: int) -> None:
-        self._run_job = run_job
-        self._concurrency = concurrency
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._workers: set[asyncio.Task[None]] = set()
-        self._current: dict[asyncio.Task[None], str] = {}
-        self._waiters: dict[str, set[asyncio.Event]] = {}
-        self._tails: set[asyncio.Task[None]] = set()
-        self._held: set[str] = set()  # submitted and not finished: waiting, running or storing
-        self._stopping = False
+@dataclass(frozen=True)
+class QueueStats:
+    """/health's `queue`: the engine, jobs waiting for a worker, worker processes seen lately."""
 
-    @property
-    def depth(self) -> int:
-        """Jobs waiting for a worker (not counting those running)."""
-        return self._queue.qsize()
+    kind: str
+    depth: int
+    workers: int
 
-    @property
-    def running(self) -> int:
-        return len(self._current)
 
-    def worker_of(self, job_id: str) -> asyncio.Task[None] | None:
-        """The worker task running `job_id` right now, if any (for diagnostics and crash tests)."""
-        return next((task for task, current in self._current.items() if current == job_id), None)
+class JobQueue(Protocol):
+    kind: str
 
-    def start(self) -> None:
-        self._stopping = False
-        for _ in range(self._concurrency):
-            self._spawn()
+    async def start(self) -> None: ...
 
-    async def stop(self) -> None:
-        """Cancel the workers; jobs they held stay `running` in the database and resume next start."""
-        self._stopping = True
-        tasks = [*self._workers, *self._tails]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._tails.clear()
-        self._workers.clear()
-        self._current.clear()
+    async def stop(self) -> None: ...
 
-    @property
-    def held(self) -> frozenset[str]:
-        """Jobs this pool will still run or finish (the watchdog leaves these alone)."""
-        return frozenset(self._held)
+    async def submit(self, job_id: str) -> None:
+        """Hand a committed job to the engine (idempotent: a second submit never runs it twice)."""
 
-    def submit(self, job_id: str) -> None:
-        self._held.add(job_id)
-        self._queue.put_nowait(job_id)
+    async def cancel(self, job_id: str) -> None:
+        """Stop the job's run, queued or running; its row already says `cancelled`."""
 
-    def ended_elsewhere(self, job_id: str) -> None:
-        """A job ended outside the pool (the watchdog): wake whoever waits for it."""
-        self._notify(job_id)
+    async def wait(self, job_id: str, within: float, finished: Finished) -> bool:
+        """True when `finished()` held within `within` seconds (whichever process ran the job)."""
 
-    def watch(self, job_id: str) -> asyncio.Event:
-        """Register interest before checking the job's status, so a finish in between is not missed."""
-        event = asyncio.Event()
-        self._waiters.setdefault(job_id, set()).add(event)
-        return event
+    def stats(self) -> QueueStats:
+        """Depth and workers (may read the database: call it from a worker thread)."""
 
-    def unwatch(self, job_id: str, event: asyncio.Event) -> None:
-        events = self._waiters.get(job_id)
-        if events is not None:
-            events.discard(event)
-            if not events:
-                del self._waiters[job_id]
 
-    async def wait(self, event: asyncio.Event, within: float) -> bool:
-        """True when the watched job finished within `within` seconds."""
-        try:
-            await asyncio.wait_for(event.wait(), within)
-        except TimeoutError:
+async def wait_polling(finished: Finished, within: float, woken: asyncio.Event | None = None) -> bool:
+    """Poll `finished` with a growing pause until it holds or `within` passes; `woken` cuts a pause short.
+
+    Polling the row works across processes (the job may run on any worker host); an engine that
+    knows sooner (the in-process pool's event) passes `woken` so its waiters answer at once.
+    """
+    deadline = time.monotonic() + within
+    pause = POLL_START_SECONDS
+    while True:
+        if await finished():
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
             return False
-        return True
-
-    def _notify(self, job_id: str) -> None:
-        self._held.discard(job_id)
-        for event in self._waiters.pop(job_id, set()):
-            event.set()
-
-    def _spawn(self) -> None:
-        task = asyncio.create_task(self._work(), name="storyloom-worker")
-        self._workers.add(task)
-        task.add_done_callback(self._on_worker_exit)
-
-    def _on_worker_exit(self, task: asyncio.Task[None]) -> None:
-        self._workers.discard(task)
-        job_id = self._current.pop(task, None)
-        if self._stopping:
-            return
-        # A worker died on its own (cancelled from outside, or a bug): keep the pool full and
-        # give its job back; the job row still says `running`, and its attempt count is kept.
-        log.warning("worker exited unexpectedly; replacing it (job %s requeued)", job_id)
-        if job_id is not None:
-            self.submit(job_id)
-        self._spawn()
-
-    async def _work(self) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        while True:
-            job_id = await self._queue.get()
-            self._current[task] = job_id
-            tail = None
-            try:
-                tail = await self._run_job(job_id)
-            except Exception:
-                log.exception("job %s crashed its worker step", job_id)
-            finally:
-                self._queue.task_done()
-            # Only a completed step clears the job; a cancellation above leaves it for requeue.
-            self._current.pop(task, None)
-            if tail is None:
-                self._notify(job_id)
-            else:
-                self._start_tail(job_id, tail)
-
-    def _start_tail(self, job_id: str, tail: Awaitable[None]) -> None:
-        async def finish() -> None:
-            try:
-                await tail
-            except Exception:
-                log.exception("job %s crashed while storing its results", job_id)
-            self._notify(job_id)
-
-        task = asyncio.create_task(finish(), name=f"storyloom-finish-{job_id}")
-        self._tails.add(task)
-
-        def done(finished: asyncio.Task[None]) -> None:
-            self._tails.discard(finished)
-            if finished.cancelled() and not self._stopping:
-                # Killed from outside mid-store: the row still says running; run it again.
-                log.warning("finishing job %s was interrupted; requeued", job_id)
-                self.submit(job_id)
-
-        task.add_done_callback(done)
+        if woken is None:
+            await asyncio.sleep(min(pause, left))
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), min(pause, left))
+        pause = min(pause * 2, POLL_MAX_SECONDS)

@@ -1,4 +1,4 @@
-"""`POST /generate-image`, `POST /images/{number}/variations`, `GET /generations/{id}`, `GET /generations`."""
+"""Scenes: `POST /generate-image`, `POST /images/{number}/variations`, `GET /generations[/{id}]`, cancel."""
 
 from __future__ import annotations
 
@@ -167,6 +167,25 @@ def get_generation(
     job = jobs.get_job(session, caller.workspace_id, generation_id)
     store = rt.store if job.response_format == "b64_json" else None
     return service.generation_read(session, rt.settings, job, b64_from=store)
+
+
+@router.post(
+    "/generations/{generation_id}/cancel",
+    response_model=GenerationRead,
+    responses=error_responses(404, 409),
+)
+async def cancel_generation(
+    generation_id: GenerationIdPath, caller: CallerDep, rt: RuntimeDep
+) -> GenerationRead:
+    """Stop a queued or running job: it ends `cancelled`, is not charged, and keeps no late outputs.
+
+    A job already succeeded, failed or cancelled is a 409 naming its status.
+    """
+    await service.cancel(rt, caller.workspace_id, generation_id)
+    _, read = await to_thread.run_sync(
+        lambda: service.load_read(rt, caller.workspace_id, generation_id, include_b64=False)
+    )
+    return read
 
 
 LIST_FILTERS = frozenset({"status", "character_id", "book_id", "limit", "offset"})

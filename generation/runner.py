@@ -2,7 +2,9 @@
 
 Runs on the event loop but does every database, file and Pillow step in a worker thread.
 Outputs and the job's `succeeded` status commit in one transaction, so an author never sees
-a finished job without its images or images without their job.
+a finished job without its images or images without their job. That transaction is fenced:
+it locks the row and stores only if the row is still `running` with the attempt this run
+claimed, so a cancelled job, or a run overtaken by another worker after a stall, keeps nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 import anyio
 from anyio import from_thread, to_thread
@@ -75,6 +78,15 @@ class Claimed:
     workspace_id: int
     request: BackendRequest
     character_ids: tuple[int, ...] = ()  # the scene's cast: its outputs are tagged with them
+    attempt: int = 0  # the job's attempt count this run claimed: the fence of its completion
+
+
+class Superseded(Exception):
+    """This run no longer holds its job (cancelled, finished elsewhere, claimed again): discard."""
+
+
+# Told when a job starts (seconds it waited since accepted) and ends (seconds it ran).
+JobObserver = Callable[[str, float], None]
 
 
 class JobRunner:
@@ -88,7 +100,9 @@ class JobRunner:
         prices: Mapping[str, Price] | None = None,
         decode_gate: DecodeGate | None = None,
         on_finished: FinishHook | None = None,
+        observe: JobObserver | None = None,
     ) -> None:
+        self.observe = observe
         self.decode_gate = decode_gate
         self.engine = engine
         self.settings = settings
@@ -98,7 +112,7 @@ class JobRunner:
         self.prices = prices
         self.on_finished = on_finished
         # Set by whoever owns the queue: how released follow-up jobs are handed to it.
-        self.enqueue: Callable[[str], None] | None = None
+        self.enqueue: Callable[[str], Awaitable[None]] | None = None
 
     def _followups(self, session: Session, job: Generation | None) -> list[str]:
         if job is None or self.on_finished is None or job.status not in jobs.TERMINAL:
@@ -110,7 +124,11 @@ class JobRunner:
         if self.enqueue is None:
             return
         for job_id in job_ids:
-            from_thread.run_sync(self.enqueue, job_id)
+            from_thread.run(self.enqueue, job_id)
+
+    def _observe(self, stage: str, start: datetime | None, end: datetime | None) -> None:
+        if self.observe is not None and start is not None and end is not None:
+            self.observe(stage, max(0.0, (end - start).total_seconds()))
 
     def cost_of(self, model: str, usage: Mapping[str, object] | None) -> float:
         """USD for one finished call (pricing decides which backends are free)."""
@@ -132,15 +150,17 @@ class JobRunner:
         try:
             result = await self.backend.generate(claimed.request)
         except Exception as exc:  # noqa: BLE001 - recorded on the job; logged by _record_failure
-            await self._record_failure(job_id, exc)
+            await self._record_failure(job_id, exc, claimed.attempt)
             return None
         return self._finish(claimed, result)
 
     async def _finish(self, claimed: Claimed, result: BackendResult) -> None:
         try:
             await to_thread.run_sync(self._complete, claimed, result)
+        except Superseded:
+            log.info("job %s: attempt %d no longer holds the job; outputs discarded", *_ids(claimed))
         except Exception as exc:  # noqa: BLE001 - recorded on the job; logged by _record_failure
-            await self._record_failure(claimed.job_id, exc)
+            await self._record_failure(claimed.job_id, exc, claimed.attempt)
 
     async def _claim_with_retries(self, job_id: str) -> Claimed | None:
         for delay in (*TRANSIENT_BACKOFF_SECONDS, None):
@@ -153,14 +173,14 @@ class JobRunner:
                 await anyio.sleep(delay)
         return None  # unreachable: the last round either returns or raises
 
-    async def _record_failure(self, job_id: str, exc: Exception) -> None:
+    async def _record_failure(self, job_id: str, exc: Exception, attempt: int | None = None) -> None:
         error, status = job_error(exc)
         if error.code == "internal_error":
             log.exception("job %s failed unexpectedly", job_id, exc_info=exc)
         else:
             log.warning("job %s failed: %s (%s)", job_id, error.code, type(exc).__name__)
         try:
-            await to_thread.run_sync(self._fail, job_id, error, status)
+            await to_thread.run_sync(self._fail, job_id, error, status, attempt)
         except Exception:
             log.exception("job %s: could not record its failure; the watchdog will end it", job_id)
 
@@ -173,6 +193,7 @@ class JobRunner:
                 followups = self._followups(session, session.get(Generation, job_id))
             else:
                 snapshot = Generation.model_validate(job.model_dump())
+                self._observe("queued", job.created_at, job.started_at)
         if job is None:
             self._submit(followups)
             return None
@@ -182,10 +203,10 @@ class JobRunner:
             error, status = job_error(exc)
             if error.code == "internal_error":
                 log.exception("job %s: preparing the request failed", job_id, exc_info=exc)
-            self._fail(job_id, error, status)
+            self._fail(job_id, error, status, snapshot.attempts)
             return None
         cast = tuple(c["id"] for c in snapshot.characters if isinstance(c.get("id"), int))
-        return Claimed(job_id, snapshot.workspace_id, request, cast)
+        return Claimed(job_id, snapshot.workspace_id, request, cast, snapshot.attempts)
 
     def _backend_request(self, job: Generation) -> BackendRequest:
         """Read the chosen reference files; an image deleted since the job was accepted fails it."""
@@ -252,7 +273,9 @@ class JobRunner:
             raise UpstreamError(f"the image service returned an unreadable image: {exc.message}") from exc
 
         def mark_succeeded(session: Session, stored: list[library.StoredImage]) -> None:
-            job = session.get(Generation, claimed.job_id)
+            job = jobs.locked(session, claimed.job_id)
+            if not jobs.holds(job, claimed.attempt):
+                raise Superseded(claimed.job_id)  # rolls back the images with it
             assert job is not None
             job.status = JobStatus.succeeded
             job.image_numbers = [s.image.number for s in stored]
@@ -262,8 +285,10 @@ class JobRunner:
             job.finished_at = utcnow()
             session.add(job)
             followups.extend(self._followups(session, job))
+            finished.append(job)
 
         followups: list[str] = []
+        finished: list[Generation] = []
         with Session(self.engine, expire_on_commit=False) as session:
             library.store_processed(
                 session,
@@ -278,14 +303,28 @@ class JobRunner:
                 tags=claimed.character_ids,
                 before_commit=mark_succeeded,
             )
+        for job in finished:
+            self._observe("run", job.started_at, job.finished_at)
         self._submit(followups)
 
-    def _fail(self, job_id: str, error: StoryloomError, status: int | None = None) -> None:
+    def _fail(
+        self, job_id: str, error: StoryloomError, status: int | None = None, attempt: int | None = None
+    ) -> None:
+        """Record the failure; a run that claimed `attempt` fails the job only while it still holds it."""
         followups: list[str] = []
         with write_session(self.engine) as session:
-            job = session.get(Generation, job_id)
-            if job is not None and job.status not in jobs.TERMINAL:
-                jobs.mark_failed(job, error, status=status)
-                session.add(job)
-                followups = self._followups(session, job)
+            job = jobs.locked(session, job_id)
+            if job is None or job.status in jobs.TERMINAL:
+                return
+            if attempt is not None and not jobs.holds(job, attempt):
+                log.info("job %s: attempt %d no longer holds the job; failure not recorded", job_id, attempt)
+                return
+            jobs.mark_failed(job, error, status=status)
+            session.add(job)
+            followups = self._followups(session, job)
+            self._observe("run", job.started_at, job.finished_at)
         self._submit(followups)
+
+
+def _ids(claimed: Claimed) -> tuple[str, int]:
+    return claimed.job_id, claimed.attempt

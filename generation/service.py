@@ -20,6 +20,7 @@ from accounts import quotas as caps
 from accounts.service import Caller
 from books.models import Page
 from config import Settings
+from errors import Conflict, NotFound
 from generation import jobs
 from generation.backends import FitsPrompt, default_model
 from generation.models import Generation, JobStatus
@@ -183,7 +184,7 @@ async def submit(
     """
     result, created = await to_thread.run_sync(_accept, rt, caller, body, idempotency_key, admit, job_fields)
     if created:
-        rt.jobs.submit(result.id)  # type: ignore[union-attr]
+        await rt.jobs.submit(result.id)  # type: ignore[union-attr]
     return result
 
 
@@ -194,15 +195,42 @@ def _status(rt: Runtime, job_id: str) -> str | None:
 
 
 async def wait_for(rt: Runtime, job_id: str, seconds: float) -> bool:
-    """Wait until the job is finished or `seconds` pass; True when it finished."""
-    queue = rt.jobs
-    event = queue.watch(job_id)
-    try:
-        if await to_thread.run_sync(_status, rt, job_id) in jobs.TERMINAL:
-            return True
-        return await queue.wait(event, seconds)
-    finally:
-        queue.unwatch(job_id, event)
+    """Wait until the job is finished or `seconds` pass; True when it finished (in any process)."""
+
+    async def finished() -> bool:
+        return await to_thread.run_sync(_status, rt, job_id) in jobs.TERMINAL
+
+    return await rt.jobs.wait(job_id, seconds, finished)
+
+
+def _cancel_row(rt: Runtime, workspace_id: int, job_id: str) -> list[str]:
+    """Mark the job cancelled under its row lock; the ids its finish hooks release (book pages)."""
+    with rt.session() as session, write_transaction(session):
+        job = jobs.locked(session, job_id)
+        if job is None or job.workspace_id != workspace_id:
+            raise NotFound(f"no generation with id {job_id}", field="id")
+        if job.status in jobs.TERMINAL:
+            raise Conflict(
+                f"generation {job_id} is already {job.status}; only queued or running jobs can be cancelled",
+                field="id",
+                code="generation_finished",
+            )
+        jobs.mark_cancelled(job)
+        session.add(job)
+        return rt.finish_hook(session, job)
+
+
+async def cancel(rt: Runtime, workspace_id: int, job_id: str) -> None:
+    """Cancel a queued or running job: the row first (so it is never charged), then the engine.
+
+    The engine stops the run if it can (a queued engine job is dropped, a running one aborted);
+    if the run still finishes, the runner's fence finds the row cancelled and keeps nothing.
+    Pages of a book that waited on the job are released as after a failed source.
+    """
+    released = await to_thread.run_sync(_cancel_row, rt, workspace_id, job_id)
+    await rt.jobs.cancel(job_id)
+    for follow_up in released:
+        await rt.jobs.submit(follow_up)
 
 
 def _page_number(session: Session, job: Generation) -> int | None:

@@ -289,7 +289,7 @@ async def illustrate_book(
         web_session(request).flash("error", plain_words(exc))
         return _back(book_id)
     for job_id in runnable:
-        rt.jobs.submit(job_id)
+        await rt.jobs.submit(job_id)
     drawn = len(answer.jobs)
     web_session(request).flash(
         "info",

@@ -50,6 +50,16 @@ def check_space(settings: Settings) -> tuple[str, int | None]:
     return "degraded", free
 
 
+def check_queue(rt: Runtime) -> dict[str, Any]:
+    """The job engine, jobs waiting for a worker and worker processes seen in the last minute."""
+    try:
+        stats = rt.jobs.stats()
+    except Exception as exc:  # noqa: BLE001 - not started yet, or the engine's tables unreadable
+        kind = rt.settings.resolved_job_queue
+        return {"kind": kind, "depth": None, "workers": None, "error": type(exc).__name__}
+    return {"kind": stats.kind, "depth": stats.depth, "workers": stats.workers}
+
+
 def health_report(rt: Runtime) -> dict[str, Any]:
     """The /health body; `failing` lists the parts that are down (absent when all are up).
 
@@ -67,6 +77,7 @@ def health_report(rt: Runtime) -> dict[str, Any]:
         "backend": rt.backend_name,
         "model": default_model(settings, rt.backend_name),
         "version": rt.version,
+        "queue": check_queue(rt),
     }
     failing = [part for part in ("database", "storage") if body[part] not in ("ok", "degraded")]
     if body["storage"] == "degraded":

@@ -8,6 +8,9 @@ For the generation layer:
 - `metrics.observe_upstream(model, endpoint, seconds, outcome)` after every upstream call
   (`outcome` "ok", or an error kind such as "timeout", "rate_limited", "moderation_blocked",
   "server_error", "connection_error").
+- `metrics.observe_job(stage, seconds)` where a job runs (the in-process pool, or a worker
+  process with API_RUNS_JOBS / `manage.py worker`): stage "queued" (accepted -> started) or
+  "run" (started -> succeeded or failed).
 - `metrics.set_job_source(fn)` with `fn() -> JobCounts`: called at scrape time (in a worker
   thread, so a quick DB count is fine) for jobs by state and the queue depth.
 The runtime's instance is `runtime.metrics`.
@@ -25,10 +28,12 @@ from prometheus_client.registry import Collector
 
 log = logging.getLogger("storyloom.metrics")
 
-JOB_STATES = ("queued", "running", "succeeded", "failed")
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 # Edits at high quality take 60-180 s upstream; the default buckets stop at 10 s.
 UPSTREAM_BUCKETS = (0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600)
+# Time in the queue is short when workers keep up and minutes when they do not.
+QUEUE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,18 @@ class Metrics:
             ["model", "endpoint", "kind"],
             registry=self.registry,
         )
+        self.job_queued_seconds = Histogram(
+            "storyloom_job_queued_seconds",
+            "Time from a job's acceptance to its start (observed by the process that runs it)",
+            buckets=QUEUE_BUCKETS,
+            registry=self.registry,
+        )
+        self.job_run_seconds = Histogram(
+            "storyloom_job_run_seconds",
+            "Time from a job's start to its end, succeeded or failed (observed by the process that runs it)",
+            buckets=UPSTREAM_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(_JobCollector(self))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -108,6 +125,10 @@ class Metrics:
         self.upstream_seconds.labels(model, endpoint).observe(seconds)
         if outcome != "ok":
             self.upstream_errors.labels(model, endpoint, outcome).inc()
+
+    def observe_job(self, stage: str, seconds: float) -> None:
+        """`stage` "queued" (accepted -> started) or "run" (started -> ended)."""
+        (self.job_queued_seconds if stage == "queued" else self.job_run_seconds).observe(seconds)
 
     def set_job_source(self, fn: Callable[[], JobCounts] | None) -> None:
         self.job_source = fn

@@ -31,7 +31,9 @@ from generation import jobs
 from generation.backends import ImageBackend, backend_name, make_backend
 from generation.capabilities import resolve_model
 from generation.models import Generation
+from generation.pool import LocalQueue
 from generation.pricing import Price, load_prices
+from generation.procrastinate_queue import ProcrastinateQueue
 from generation.queue import JobQueue
 from generation.runner import FinishHook, JobRunner
 from library.fetcher import Resolver, system_resolver
@@ -70,6 +72,9 @@ class Runtime:
     # DNS for URL imports, asked once per hop (library/fetcher.py); tests put a stub here.
     url_resolver: Resolver = system_resolver
     version: str = VERSION
+    # `manage.py worker --concurrency N`: this process runs N procrastinate jobs at once
+    # (None: an API process, which runs jobs only with the local pool or API_RUNS_JOBS).
+    worker_concurrency: int | None = None
     _backend: ImageBackend | None = field(default=None, repr=False)
     _jobs: JobQueue | None = field(default=None, repr=False)
     _watchdog: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -86,6 +91,11 @@ class Runtime:
         if self._jobs is None:
             raise NotStarted("the runtime is not started: no job queue yet")
         return self._jobs
+
+    @property
+    def finish_hook(self) -> FinishHook:
+        """Every domain's reaction to a job that ended (the runner's and cancel's)."""
+        return FINISH_HOOK
 
     @property
     def exports(self) -> ExportRunner:
@@ -132,30 +142,52 @@ class Runtime:
             self.prices,
             self.decode_gate,
             on_finished=FINISH_HOOK,
+            observe=self.metrics.observe_job,
         )
-        queue = JobQueue(runner, concurrency=settings.generation_concurrency)
+        queue = self._make_queue(runner)
         runner.enqueue = queue.submit
         self._backend, self._jobs = backend, queue
-        queue.start()
+        await queue.start()
         self.metrics.set_job_source(lambda: self._job_counts(queue))
-        with Session(self.engine) as session:
-            leftover = jobs.resumable_job_ids(session)
-        for job_id in leftover:
-            queue.submit(job_id)
-        self._watchdog = asyncio.create_task(self._watch_jobs(queue), name="storyloom-job-watchdog")
+        leftover: list[str] = []
+        if isinstance(queue, LocalQueue):
+            # The pool is the only engine and this process its only runner: everything left
+            # queued or running is ours. (procrastinate's workers recover theirs themselves.)
+            with Session(self.engine) as session:
+                leftover = jobs.resumable_job_ids(session)
+            for job_id in leftover:
+                queue.pool.submit(job_id)
+            self._watchdog = asyncio.create_task(self._watch_jobs(queue), name="storyloom-job-watchdog")
         self._exports = ExportRunner(self.engine, settings, self.store)
         self._exports.resume_unfinished()
         log.info(
-            "image backend: %s (model %s, %d workers); %d unfinished job(s) resumed",
+            "image backend: %s (model %s); jobs: %s, %d run here at once; %d unfinished job(s) resumed",
             backend.name,
             settings.default_image_model,
-            settings.generation_concurrency,
+            queue.kind,
+            settings.generation_concurrency if isinstance(queue, LocalQueue) else queue.concurrency,
             len(leftover),
         )
 
-    async def _watch_jobs(self, queue: JobQueue) -> None:
+    def _make_queue(self, runner: JobRunner) -> JobQueue:
+        """The configured engine: the in-process pool, or procrastinate (working here or not)."""
+        settings = self.settings
+        if settings.resolved_job_queue == "local":
+            return LocalQueue(runner, concurrency=settings.generation_concurrency)
+        concurrency = self.worker_concurrency or (
+            settings.generation_concurrency if settings.api_runs_jobs else 0
+        )
+        return ProcrastinateQueue(
+            self.engine,
+            stall_seconds=settings.job_stall_seconds,
+            run_job=runner if concurrency else None,
+            concurrency=concurrency,
+        )
+
+    async def _watch_jobs(self, local: LocalQueue) -> None:
         """Every JOB_WATCHDOG_INTERVAL_SECONDS, fail `running` jobs past the deadline that no worker holds."""
         deadline = timedelta(seconds=self.settings.job_running_deadline_seconds)
+        queue = local.pool
         while True:
             await asyncio.sleep(self.settings.job_watchdog_interval_seconds)
             try:
@@ -183,7 +215,7 @@ class Runtime:
     def _job_counts(self, queue: JobQueue) -> JobCounts:
         """Jobs by status across all workspaces (operators' view) and the jobs waiting for a worker."""
         with Session(self.engine) as session:
-            return JobCounts(by_state=jobs.count_by_status(session), queue_depth=queue.depth)
+            return JobCounts(by_state=jobs.count_by_status(session), queue_depth=queue.stats().depth)
 
     async def stop(self) -> None:
         """Stop the workers; jobs they held stay `running` and are resumed at the next start."""
@@ -221,9 +253,13 @@ def file_store(settings: Settings) -> FileStore:
     return LocalFileStore(settings.images_dir, settings.tmp_dir)
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    """Everything but what binds to an event loop; cheap, connects to nothing until `start()`."""
+def build_runtime(settings: Settings, *, worker_concurrency: int | None = None) -> Runtime:
+    """Everything but what binds to an event loop; cheap, connects to nothing until `start()`.
+
+    `worker_concurrency` builds a procrastinate worker's runtime (`manage.py worker`).
+    """
     return Runtime(
+        worker_concurrency=worker_concurrency,
         settings=settings,
         engine=make_engine(settings.resolved_database_url),
         store=file_store(settings),

@@ -113,7 +113,8 @@ def settings_with(data_dir: Path, database_url: str | None) -> Callable[..., Set
 
     def build(**overrides: object) -> Settings:
         if database_url:
-            overrides = {"database_url": database_url, **overrides}
+            # On PostgreSQL jobs go through procrastinate; the test app runs a worker itself.
+            overrides = {"database_url": database_url, "api_runs_jobs": True, **overrides}
         return make_settings(data_dir, **overrides)
 
     return build

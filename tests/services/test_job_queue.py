@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from generation.queue import JobQueue
+from generation.pool import JobPool as JobQueue
 
 
 @pytest.fixture
