@@ -29,15 +29,24 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # A database already at the newest revision, made once per run (see `_schema_template`).
 _schema: list[Path] = []
+# The PostgreSQL database of a test's `data_dir` when its `db_kind` is postgresql (see `data_dir`).
+_databases: dict[Path, str] = {}
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
     """Offline settings on `data_dir`, whose database starts as a copy of the migrated template.
 
+    When `data_dir` is the test's `data_dir` fixture and its `db_kind` is postgresql, the
+    database is that test's fresh PostgreSQL database instead (so every app a test starts on
+    its data dir, restarts included, uses the parametrised database).
+
     Migrating a fresh SQLite file costs ~0.1 s of CPU and nearly every test starts an app; the
     copy still goes through `migrate` at start-up (a no-op at head), and the migrations
     themselves run for real once per run and in tests/storage/test_migrations.py.
     """
+    if "database_url" not in overrides and Path(data_dir) in _databases:
+        # On PostgreSQL jobs go through procrastinate; the test app runs a worker itself.
+        overrides = {"database_url": _databases[Path(data_dir)], "api_runs_jobs": True, **overrides}
     database = Path(data_dir) / "storyloom.db"
     if _schema and "database_url" not in overrides and not database.exists():
         database.parent.mkdir(parents=True, exist_ok=True)
@@ -94,6 +103,12 @@ def db_kind() -> str:
 DB_KINDS = ["sqlite", "postgresql"]
 
 
+def both_databases(request: pytest.FixtureRequest) -> str:
+    """A folder's conftest turns this into its `db_kind` so its tests run on each database:
+    `db_kind = pytest.fixture(params=DB_KINDS, name="db_kind")(both_databases)`."""
+    return request.param
+
+
 @pytest.fixture
 def database_url(request: pytest.FixtureRequest, db_kind: str) -> str | None:
     """None (the SQLite file in DATA_DIR) or a fresh PostgreSQL database of the session cluster."""
@@ -103,26 +118,18 @@ def database_url(request: pytest.FixtureRequest, db_kind: str) -> str | None:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
+def data_dir(tmp_path: Path, database_url: str | None) -> Iterator[Path]:
+    """The test's DATA_DIR; `make_settings(data_dir, …)` puts its database where `db_kind` says."""
+    path = tmp_path / "data"
+    if database_url:
+        _databases[path] = database_url
+    yield path
+    _databases.pop(path, None)
 
 
 @pytest.fixture
-def settings_with(data_dir: Path, database_url: str | None) -> Callable[..., Settings]:
-    """`make_settings` on this test's data dir and database (the kind `db_kind` names), plus overrides."""
-
-    def build(**overrides: object) -> Settings:
-        if database_url:
-            # On PostgreSQL jobs go through procrastinate; the test app runs a worker itself.
-            overrides = {"database_url": database_url, "api_runs_jobs": True, **overrides}
-        return make_settings(data_dir, **overrides)
-
-    return build
-
-
-@pytest.fixture
-def settings(settings_with: Callable[..., Settings]) -> Settings:
-    return settings_with()
+def settings(data_dir: Path) -> Settings:
+    return make_settings(data_dir)
 
 
 @pytest.fixture
@@ -180,8 +187,10 @@ def openai_base_url(fake_upstream: tuple[FakeOpenAI, str]) -> str:
     return f"{fake_upstream[1]}/v1"
 
 
-def _manage_env(data_dir: Path, env: dict[str, str]) -> dict[str, str]:
-    return {"DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "SECRET_KEY": "x", **env}
+def manage_env(data_dir: Path, env: dict[str, str]) -> dict[str, str]:
+    """An operator's environment for manage.py on `data_dir` (and the test's database, if PostgreSQL)."""
+    database = {"DATABASE_URL": _databases[data_dir]} if data_dir in _databases else {}
+    return {"DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "SECRET_KEY": "x", **database, **env}
 
 
 def run_manage(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -194,7 +203,7 @@ def run_manage(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedPr
         [sys.executable, str(ROOT / "manage.py"), *args],
         capture_output=True,
         text=True,
-        env=_manage_env(data_dir, env),
+        env=manage_env(data_dir, env),
         cwd=data_dir.parent,
         check=False,
     )
@@ -204,7 +213,7 @@ def manage_cli(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedPr
     """The same command through `manage.main` in this process: same environment, same output."""
     import manage
 
-    environment = _manage_env(data_dir, env)
+    environment = manage_env(data_dir, env)
     # Only the settings given here: none of this process's own (OPENAI_API_KEY, PORT, ...).
     names = {name.upper() for name in Settings.model_fields} | set(environment)
     saved = {name: os.environ.pop(name) for name in names if name in os.environ}

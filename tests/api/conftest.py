@@ -6,12 +6,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.cast import make_cast
-from tests.conftest import DB_KINDS
+from tests.conftest import DB_KINDS, both_databases
 
-
-@pytest.fixture(params=DB_KINDS)
-def db_kind(request: pytest.FixtureRequest) -> str:
-    return request.param
+db_kind = pytest.fixture(params=DB_KINDS, name="db_kind")(both_databases)
 
 
 @pytest.fixture

@@ -162,8 +162,8 @@ def test_one_bad_file_refuses_the_whole_upload(
     assert upload(client, auth, png(1)).json()["images"][0]["number"] == 0
 
 
-def test_upload_over_the_limit_is_413_and_writes_nothing(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path / "data", max_upload_bytes=2000)
+def test_upload_over_the_limit_is_413_and_writes_nothing(data_dir: Path) -> None:
+    settings = make_settings(data_dir, max_upload_bytes=2000)
     app = create_app(settings)
     with TestClient(app) as client:
         from tests.conftest import new_key
@@ -188,8 +188,8 @@ def test_upload_over_the_limit_is_413_and_writes_nothing(tmp_path: Path) -> None
         assert declared.status_code == 413
 
 
-def test_too_many_files_and_no_files(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path / "data", max_files_per_upload=2)
+def test_too_many_files_and_no_files(data_dir: Path) -> None:
+    settings = make_settings(data_dir, max_files_per_upload=2)
     app = create_app(settings)
     with TestClient(app) as client:
         from tests.conftest import new_key
@@ -249,8 +249,8 @@ def test_another_workspaces_numbers_are_404(
     assert upload(client, other_auth, png(2)).json()["images"][0]["number"] == 0
 
 
-def test_restart_keeps_library_files_and_numbering(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path / "data")
+def test_restart_keeps_library_files_and_numbering(data_dir: Path) -> None:
+    settings = make_settings(data_dir)
     first = create_app(settings)
     with TestClient(first) as client:
         from tests.conftest import new_key
@@ -259,7 +259,7 @@ def test_restart_keeps_library_files_and_numbering(tmp_path: Path) -> None:
         upload(client, auth, png(1), png(2))
         client.delete("/images/1", headers=auth)
         url = client.get("/images/0", headers=auth).json()["url"]
-    second = create_app(make_settings(tmp_path / "data"))
+    second = create_app(make_settings(data_dir))
     with TestClient(second) as client:
         assert client.get("/images", headers=auth).json()["total"] == 1
         assert client.get(url.removeprefix("http://testserver")).content == png(1)

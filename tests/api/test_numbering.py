@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 from fastapi.testclient import TestClient
 
 from api_server import create_app
-from config import Settings
-from tests.conftest import new_key
+from tests.conftest import make_settings, new_key
 from tests.imagegen import png, upload
 from tests.servers import serve
 
@@ -33,9 +32,9 @@ def test_each_workspace_counts_from_zero(
 
 
 def test_twenty_racing_uploads_over_real_http_get_distinct_numbers(
-    settings_with: Callable[..., Settings],
+    data_dir: Path,
 ) -> None:
-    settings = settings_with(rate_limit_per_minute=0)
+    settings = make_settings(data_dir, rate_limit_per_minute=0)
     app = create_app(settings)
     with serve(app) as base_url:
         headers = {"Authorization": f"Bearer {new_key(app)}"}

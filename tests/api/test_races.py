@@ -11,6 +11,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ from sqlmodel import Session, select
 from api_server import create_app
 from config import Settings
 from generation.models import Generation
-from tests.conftest import new_key
+from tests.conftest import make_settings, new_key
 from tests.fake_openai import FakeOpenAI
 from tests.servers import serve
 
@@ -71,9 +72,9 @@ def outcome(response: httpx.Response) -> str:
 
 
 def test_daily_quota_of_10_admits_exactly_10_of_30_racing_generations(
-    settings_with: Callable[..., Settings],
+    data_dir: Path,
 ) -> None:
-    settings = settings_with(daily_image_quota=10, **UNLIMITED)
+    settings = make_settings(data_dir, daily_image_quota=10, **UNLIMITED)
     with served(settings) as (url, auth, runtime):
         answers = at_once(
             30,
@@ -86,9 +87,10 @@ def test_daily_quota_of_10_admits_exactly_10_of_30_racing_generations(
 
 
 def test_active_jobs_cap_admits_exactly_the_cap_of_racing_generations(
-    settings_with: Callable[..., Settings], fake: FakeOpenAI, openai_base_url: str
+    data_dir: Path, fake: FakeOpenAI, openai_base_url: str
 ) -> None:
-    settings = settings_with(
+    settings = make_settings(
+        data_dir,
         image_backend="openai",
         openai_api_key="sk-test-not-a-real-key",
         openai_base_url=openai_base_url,
@@ -113,9 +115,9 @@ def test_active_jobs_cap_admits_exactly_the_cap_of_racing_generations(
 
 
 def test_one_idempotency_key_sent_ten_times_at_once_makes_one_job(
-    settings_with: Callable[..., Settings],
+    data_dir: Path,
 ) -> None:
-    with served(settings_with(**UNLIMITED)) as (url, auth, runtime):
+    with served(make_settings(data_dir, **UNLIMITED)) as (url, auth, runtime):
         headers = {**auth, "Idempotency-Key": "race-key-1"}
         answers = at_once(
             10,
@@ -129,9 +131,9 @@ def test_one_idempotency_key_sent_ten_times_at_once_makes_one_job(
 
 
 def test_racing_creates_of_one_character_name_make_one_character(
-    settings_with: Callable[..., Settings],
+    data_dir: Path,
 ) -> None:
-    with served(settings_with(**UNLIMITED)) as (url, auth, _):
+    with served(make_settings(data_dir, **UNLIMITED)) as (url, auth, _):
         answers = at_once(
             10,
             lambda client, i: client.post(

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from api_server import create_app
 from config import Settings
-from tests.conftest import make_settings, new_key
+from tests.conftest import make_settings, manage_env, new_key
 from tests.fake_openai import FakeOpenAI
 from tests.imagegen import png, upload
 
@@ -229,7 +229,7 @@ def test_manage_usage_prints_the_same_table_for_an_operator(
         ],
         capture_output=True,
         text=True,
-        env={"DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "SECRET_KEY": "x"},
+        env=manage_env(data_dir, {}),
         cwd=data_dir.parent,
         check=True,
     )

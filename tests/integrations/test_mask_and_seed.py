@@ -28,9 +28,9 @@ def mask_png(size: tuple[int, int] = (64, 48), *, alpha: bool = True) -> bytes:
 
 
 @pytest.fixture
-def openai_client(tmp_path: Path, openai_base_url: str, fake: FakeOpenAI) -> Any:
+def openai_client(data_dir: Path, openai_base_url: str, fake: FakeOpenAI) -> Any:
     settings = make_settings(
-        tmp_path / "data",
+        data_dir,
         image_backend="openai",
         openai_api_key=KEY,
         openai_base_url=openai_base_url,

@@ -49,7 +49,7 @@ class Storyloom:
         return made.json()["id"]
 
 
-def _storyloom(tmp_path: Path, openai_base_url: str, **overrides: Any) -> Iterator[Storyloom]:
+def _storyloom(data_dir: Path, openai_base_url: str, **overrides: Any) -> Iterator[Storyloom]:
     values: dict[str, Any] = {
         "image_backend": "openai",
         "openai_api_key": "sk-upstream-secret",
@@ -59,7 +59,7 @@ def _storyloom(tmp_path: Path, openai_base_url: str, **overrides: Any) -> Iterat
         "generations_per_minute": 0,
     }
     values.update(overrides)
-    app = create_app(make_settings(tmp_path / "data", **values))
+    app = create_app(make_settings(data_dir, **values))
     with serve(app) as url:
         loom = Storyloom(url, new_key(app))
         yield loom
@@ -67,8 +67,8 @@ def _storyloom(tmp_path: Path, openai_base_url: str, **overrides: Any) -> Iterat
 
 
 @pytest.fixture
-def loom(tmp_path: Path, openai_base_url: str, fake: FakeOpenAI) -> Iterator[Storyloom]:
-    yield from _storyloom(tmp_path, openai_base_url)
+def loom(data_dir: Path, openai_base_url: str, fake: FakeOpenAI) -> Iterator[Storyloom]:
+    yield from _storyloom(data_dir, openai_base_url)
 
 
 def _decoded(b64: str | None) -> Image.Image:
@@ -165,9 +165,9 @@ def test_errors_raise_the_sdks_typed_exceptions(loom: Storyloom, fake: FakeOpenA
 
 
 def test_rate_limit_is_the_sdks_rate_limit_error(
-    tmp_path: Path, openai_base_url: str, fake: FakeOpenAI
+    data_dir: Path, openai_base_url: str, fake: FakeOpenAI
 ) -> None:
-    for loom in _storyloom(tmp_path, openai_base_url, generations_per_minute=1):
+    for loom in _storyloom(data_dir, openai_base_url, generations_per_minute=1):
         client = loom.sdk()
         client.images.generate(prompt="a fox")
         with pytest.raises(openai.RateLimitError) as limited:

@@ -35,7 +35,7 @@ def fake(replicate_server: FakeReplicate) -> Iterator[FakeReplicate]:
 
 
 def _client(
-    tmp_path: Path, fake: FakeReplicate, **overrides: Any
+    data_dir: Path, fake: FakeReplicate, **overrides: Any
 ) -> Iterator[tuple[TestClient, dict[str, str]]]:
     values: dict[str, Any] = {
         "image_backend": "replicate",
@@ -47,14 +47,14 @@ def _client(
         "generations_per_minute": 0,
     }
     values.update(overrides)
-    app = create_app(make_settings(tmp_path / "data", **values))
+    app = create_app(make_settings(data_dir, **values))
     with TestClient(app) as client:
         yield client, {"Authorization": f"Bearer {new_key(app)}"}
 
 
 @pytest.fixture
-def loom(tmp_path: Path, fake: FakeReplicate) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    yield from _client(tmp_path, fake)
+def loom(data_dir: Path, fake: FakeReplicate) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    yield from _client(data_dir, fake)
 
 
 def test_prediction_created_polled_and_outputs_stored(loom: Any, fake: FakeReplicate) -> None:
@@ -150,16 +150,16 @@ def test_replicate_errors_are_mapped(
         assert response.headers["Retry-After"] == "30"
 
 
-def test_refused_token_is_a_502(tmp_path: Path, fake: FakeReplicate) -> None:
-    for client, auth in _client(tmp_path, fake, replicate_api_token="r8_wrong"):
+def test_refused_token_is_a_502(data_dir: Path, fake: FakeReplicate) -> None:
+    for client, auth in _client(data_dir, fake, replicate_api_token="r8_wrong"):
         response = client.post("/generate-image", headers=auth, json={"prompt": "a fox"})
         assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_auth"
         assert "r8_wrong" not in response.text
 
 
-def test_a_prediction_that_runs_too_long_is_cancelled(tmp_path: Path, fake: FakeReplicate) -> None:
+def test_a_prediction_that_runs_too_long_is_cancelled(data_dir: Path, fake: FakeReplicate) -> None:
     fake.outcome = "running"
-    for client, auth in _client(tmp_path, fake, replicate_timeout_seconds=0.3):
+    for client, auth in _client(data_dir, fake, replicate_timeout_seconds=0.3):
         response = client.post("/generate-image", headers=auth, json={"prompt": "a fox"})
         assert response.status_code == 504 and response.json()["error"]["code"] == "upstream_timeout"
     assert fake.cancelled == [next(iter(fake.predictions))]

@@ -15,9 +15,9 @@ from tests.imagegen import png, upload
 
 
 @pytest.fixture
-def openai_client(tmp_path: Path, openai_base_url: str, fake: FakeOpenAI) -> Any:
+def openai_client(data_dir: Path, openai_base_url: str, fake: FakeOpenAI) -> Any:
     settings = make_settings(
-        tmp_path / "data",
+        data_dir,
         image_backend="openai",
         openai_api_key="sk-test",
         openai_base_url=openai_base_url,

@@ -1,0 +1,9 @@
+"""The /v1 facade, masks, seeds, variations and URL imports: tested on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import DB_KINDS, both_databases
+
+db_kind = pytest.fixture(params=DB_KINDS, name="db_kind")(both_databases)
