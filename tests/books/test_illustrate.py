@@ -297,3 +297,23 @@ def test_a_reference_sheet_from_the_description_becomes_the_main_reference(
     assert [sha(i.data) for i in sent.images] == [sha(library_file(client, auth, 0))]
     missing = client.post("/characters/999/reference-sheet", headers=auth, json={})
     assert missing.status_code == 404
+
+
+def test_cancelling_the_page_others_wait_on_releases_them_as_after_a_failed_source(
+    client: TestClient, auth: dict[str, str], fake: FakeOpenAI
+) -> None:
+    book_id = make_story(client, auth, pages=STORY[:3])
+    fake.hold()  # page 1 stays in flight; pages 2 and 3 wait for its picture
+    answer = illustrate(client, auth, book_id)
+    first = next(j["generation_id"] for j in answer["jobs"] if j["page"] == 1)
+    fake.wait_for_requests(1)
+    cancelled = client.post(f"/generations/{first}/cancel", headers=auth)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    fake.release()
+    book = settled(client, auth, book_id)
+    assert [p["status"] for p in book["pages"]] == ["empty", "illustrated", "illustrated"]
+    later = [r for r in fake.requests if page_of(r) != 1]
+    assert sorted(page_of(r) for r in later) == [2, 3]
+    for request in later:  # drawn without a continuity picture from the cancelled page
+        assert "for continuity" not in request.fields["prompt"]
+    assert client.get(f"/generations/{first}", headers=auth).json()["images"] == []

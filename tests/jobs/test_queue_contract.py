@@ -163,3 +163,29 @@ def _caller(client: TestClient, runtime: Runtime, auth: dict[str, str]) -> Any:
     token = auth["Authorization"].removeprefix("Bearer ")
     with Session(runtime.engine) as session:
         return authenticate(session, token)
+
+
+def test_metrics_show_the_queue_depth_and_job_latencies(
+    client: TestClient, auth: dict[str, str], fake: FakeOpenAI, runtime: Runtime
+) -> None:
+    fake.hold()
+    running = accept(client, auth, "first scene")
+    fake.wait_for_requests(1)
+    waiting = accept(client, auth, "second scene")  # GENERATION_CONCURRENCY=1: it waits
+    text = until(
+        lambda: (t := runtime.metrics.render().decode()) and "storyloom_queue_depth 1.0" in t and t,
+        "a queue depth of 1",
+    )
+    assert 'storyloom_jobs{state="queued"} 1.0' in text
+    fake.release()
+    for job_id in (running, waiting):
+        until(lambda job_id=job_id: status_of(client, auth, job_id) == "succeeded", "the jobs")
+    # Observed right after each job's commit: poll, the status may show a moment earlier.
+    text = until(
+        lambda: (t := runtime.metrics.render().decode()) and "storyloom_job_run_seconds_count 2.0" in t and t,
+        "two job durations",
+    )
+    assert "storyloom_job_queued_seconds_count 2.0" in text
+    assert "storyloom_queue_depth 0.0" in text
+    health = client.get("/health").json()["queue"]
+    assert health["depth"] == 0 and health["workers"] == 1 and health["kind"] == runtime.jobs.kind
