@@ -134,6 +134,18 @@ class Settings(BaseSettings):
         description="Migrate the schema at start-up (under a lock); false: refuse to start unless at head",
     )
 
+    # Scale-out (issue 13): blobs. Images and finished exports in the local data directory or in S3.
+    storage_url: str | None = Field(
+        default=None,
+        description="Empty: files in DATA_DIR; s3://bucket/prefix: an S3 bucket (credentials: AWS chain)",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="An S3-compatible endpoint (MinIO, moto); empty: AWS S3 itself"
+    )
+    s3_presign: bool = Field(
+        default=False, description="With S3, file routes answer 307 to a short-lived presigned URL"
+    )
+
     # Where `make run` (`manage.py serve`) listens (issue 8): links in answers follow it.
     host: str = Field(default="127.0.0.1", description="Address `make run` serves on")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `make run` serves on")
@@ -232,7 +244,19 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
-    @field_validator("openai_api_key", "secret_key", "replicate_api_token", mode="before")
+    @field_validator("storage_url")
+    @classmethod
+    def _s3_url(cls, value: str | None) -> str | None:
+        # Checked at start-up, so a typo never silently falls back to local files.
+        if value is not None:
+            from storage.s3 import parse_storage_url
+
+            parse_storage_url(value)
+        return value
+
+    @field_validator(
+        "openai_api_key", "secret_key", "replicate_api_token", "storage_url", "s3_endpoint_url", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # `.env.example` copies leave `OPENAI_API_KEY=` blank: that means "no key", not "".

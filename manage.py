@@ -44,7 +44,7 @@ from storage.db import (
     prepare_database_dir,
     write_session,
 )
-from storage.files import LocalFileStore
+from storage.stores import blob_stores
 from storage.timeutil import utcnow
 
 
@@ -214,9 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "workspaces":
             _workspaces(engine, settings)
         elif args.command == "gc":
-            store = LocalFileStore(settings.images_dir, settings.tmp_dir)
             with Session(engine, expire_on_commit=False) as session:
-                swept = sweep_unreferenced(session, store, settings.images_dir)
+                swept = sweep_unreferenced(session, blob_stores(settings).images)
             print(f"removed {swept.files} unreferenced file(s), {swept.bytes:,} bytes")
         elif args.command == "usage":
             _usage(engine, args)

@@ -44,12 +44,16 @@ class Export(SQLModel, table=True):
     cover_bytes: int | None = None
     # The export's own folder under `<exports dir>/<workspace>/`; random, so never reused.
     folder: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=32)
-    # Keys under the export store (`<workspace>/<export id>/<name>`); set only once the file is in place.
+    # Keys in the export blob store (`<workspace>/<folder>/<name>`); set only once the file is in place.
     file_key: str | None = Field(default=None, max_length=200)
     cover_key: str | None = Field(default=None, max_length=200)
     warnings: list[dict[str, object]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     spine_in: float | None = None
     previews: int = 0  # preview-1.webp ... in the folder, thumbnails of the first pages
     error: str | None = Field(default=None, max_length=2000)
+    # Which process renders it (its scratch owner id) and until when: it renews the lease while it
+    # works, so a start-up resumes only exports whose renderer died (issue 13).
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
     finished_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))

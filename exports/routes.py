@@ -10,10 +10,10 @@ import re
 from pathlib import Path
 
 from anyio import to_thread
-from fastapi import APIRouter, Depends, Response
-from fastapi.responses import FileResponse, JSONResponse
-from sqlmodel import Session
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 
+from api.blobs import serve_blob
 from api.openapi import (
     BINARY,
     BOOK_ERRORS,
@@ -28,7 +28,7 @@ from deps import CallerDep, RuntimeDep, SessionDep, SettingsDep
 from errors import NotFound
 from exports import service
 from exports.models import Export, ExportStatus
-from exports.preview import preview_name
+from exports.runner import unattended
 from exports.schemas import ExportList, ExportRead, ExportRequest
 from library.routes import ReaderDep
 from storage.db import write_transaction
@@ -40,6 +40,8 @@ router = APIRouter(
     responses=error_responses(*BOOK_ERRORS),
 )
 MEDIA_TYPES = {"pdf": "application/pdf", "zip": "application/zip"}
+EXPORT_CACHE_CONTROL = "private, max-age=3600"
+PRESIGNED = {307: {"description": "With `S3_PRESIGN=true`: a short-lived presigned URL of the object store"}}
 
 
 @router.post(
@@ -54,7 +56,7 @@ async def create_export(
     settings = runtime.settings
 
     export_id = await to_thread.run_sync(
-        service.accept_export, runtime.engine, settings, caller.workspace_id, book_id, body
+        service.accept_export, runtime.engine, runtime.export_store, caller.workspace_id, book_id, body
     )
     await runtime.exports.wait(export_id, settings.sync_wait_seconds if body.wait else 0)
 
@@ -87,14 +89,14 @@ def get_export(
     book_id: RowIdPath, export_id: RowIdPath, runtime: RuntimeDep, caller: CallerDep, session: SessionDep
 ) -> ExportRead:
     _, export = service.get_export(session, caller.workspace_id, book_id, export_id)
-    if export.status in (ExportStatus.QUEUED, ExportStatus.RUNNING):
-        runtime.exports.submit(export_id)  # a no-op while it runs here; resumes one a crash left behind
+    if unattended(export):
+        runtime.exports.submit(export_id)  # resumes one whose renderer died (its lease ran out)
     return service.export_to_api(export, runtime.settings)
 
 
 @router.delete("/{book_id}/exports/{export_id}", status_code=204)
 def delete_export(
-    book_id: RowIdPath, export_id: RowIdPath, caller: CallerDep, session: SessionDep, settings: SettingsDep
+    book_id: RowIdPath, export_id: RowIdPath, caller: CallerDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     with write_transaction(session):
         book = books.get_book(session, caller.workspace_id, book_id)
@@ -102,7 +104,7 @@ def delete_export(
         if export is None or export.book_id != book.id:
             raise NotFound(f"no export with id {export_id} for book {book_id}", field="export_id")
         session.delete(export)
-    service.remove_dirs(settings, [service.folder_of(export)])
+    service.remove_dirs(runtime.export_store, [service.folder_of(export)])
     return Response(status_code=204)
 
 
@@ -111,22 +113,36 @@ def _download_name(title: str, what: str) -> str:
     return f"{slug[:60]}-{what}"
 
 
+def _serve(
+    request: Request, runtime: RuntimeDep, key: str, media_type: str, filename: str | None
+) -> Response:
+    return serve_blob(
+        request,
+        runtime.export_store,
+        key,
+        media_type,
+        cache_control=EXPORT_CACHE_CONTROL,
+        presign=runtime.settings.s3_presign,
+        filename=filename,
+    )
+
+
 def _serve_file(
-    book_id: int, export_id: int, workspace_id: int, session: Session, settings: SettingsDep, cover: bool
+    request: Request,
+    book_id: int,
+    export_id: int,
+    workspace_id: int,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    cover: bool,
 ) -> Response:
     book, export = service.get_export(session, workspace_id, book_id, export_id)
     key = export.cover_key if cover else export.file_key
     if export.status != ExportStatus.SUCCEEDED or key is None:
         what = "a cover" if cover and export.status == ExportStatus.SUCCEEDED else "its file yet"
         raise NotFound(f"export {export_id} has no {what}", field="export_id", code="export_not_ready")
-    path = settings.exports_dir / key
-    if not path.is_file():
-        raise NotFound("the stored file is missing", code="file_missing")
     media_type = MEDIA_TYPES["pdf" if cover else export.format]
-    name = _download_name(book.title, Path(key).name)
-    return FileResponse(
-        path, media_type=media_type, filename=name, headers={"Cache-Control": "private, max-age=3600"}
-    )
+    return _serve(request, runtime, key, media_type, _download_name(book.title, Path(key).name))
 
 
 @router.get(
@@ -137,6 +153,7 @@ def _serve_file(
             "content": {"application/pdf": {"schema": BINARY}, "application/zip": {"schema": BINARY}},
             "description": "The interior PDF or the ZIP",
         },
+        **PRESIGNED,
         **error_responses(403, 404),
     },
     openapi_extra=SIGNED_URL_EXTRA,
@@ -146,9 +163,10 @@ def export_file(
     export_id: RowIdPath,
     workspace_id: ReaderDep,
     session: SessionDep,
-    settings: SettingsDep,
+    runtime: RuntimeDep,
+    request: Request,
 ) -> Response:
-    return _serve_file(book_id, export_id, workspace_id, session, settings, cover=False)
+    return _serve_file(request, book_id, export_id, workspace_id, session, runtime, cover=False)
 
 
 @router.get(
@@ -156,6 +174,7 @@ def export_file(
     response_class=Response,
     responses={
         200: {"content": {"application/pdf": {"schema": BINARY}}, "description": "The cover PDF"},
+        **PRESIGNED,
         **error_responses(403, 404),
     },
     openapi_extra=SIGNED_URL_EXTRA,
@@ -165,9 +184,10 @@ def export_cover(
     export_id: RowIdPath,
     workspace_id: ReaderDep,
     session: SessionDep,
-    settings: SettingsDep,
+    runtime: RuntimeDep,
+    request: Request,
 ) -> Response:
-    return _serve_file(book_id, export_id, workspace_id, session, settings, cover=True)
+    return _serve_file(request, book_id, export_id, workspace_id, session, runtime, cover=True)
 
 
 @router.get(
@@ -178,6 +198,7 @@ def export_cover(
             "content": {"image/png": {"schema": BINARY}},
             "description": "A page thumbnail drawn from the PDF",
         },
+        **PRESIGNED,
         **error_responses(403, 404),
     },
     openapi_extra=SIGNED_URL_EXTRA,
@@ -188,13 +209,11 @@ def export_preview(
     number: PageNumberPath,
     workspace_id: ReaderDep,
     session: SessionDep,
-    settings: SettingsDep,
+    runtime: RuntimeDep,
+    request: Request,
 ) -> Response:
     """A thumbnail of page `number` (1-based) as drawn from the interior PDF."""
     _, export = service.get_export(session, workspace_id, book_id, export_id)
     if export.status != ExportStatus.SUCCEEDED or not 1 <= number <= export.previews:
         raise NotFound(f"export {export_id} has no preview of page {number}", field="number")
-    path = service.export_dir(settings, export) / preview_name(number - 1)
-    if not path.is_file():
-        raise NotFound("the stored file is missing", code="file_missing")
-    return FileResponse(path, media_type="image/webp", headers={"Cache-Control": "private, max-age=3600"})
+    return _serve(request, runtime, service.preview_key(export, number), "image/webp", None)

@@ -1,8 +1,9 @@
 """Exports of a book: validate and record a request, build the engine's spec, keep or drop files.
 
 Plain functions over a session and settings (no HTTP, no app): the routes and the runner call
-them. Files live under `settings.exports_dir/<workspace>/<export folder>/`; the row names them only
-once they are in place, and a row whose book has changed since (its fingerprint differs) is out
+them. Files live in the export blob store under `<workspace>/<export folder>/` (a folder of
+`DATA_DIR/exports` or objects in S3, storage/stores.py); the row names them only once they are
+in place, and a row whose book has changed since (its fingerprint differs) is out
 of date: the API stops serving it and the next export of that book deletes it with its files.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,20 +26,18 @@ from config import Settings
 from errors import InvalidInput, NotFound
 from exports.archive import picture_name
 from exports.models import Export, ExportStatus
+from exports.preview import preview_name
 from exports.schemas import ExportRead, ExportRequest, ExportWarningRead
 from exports.spec import BookSpec, CoverSpec, PageSpec, Picture
 from library import service as library
 from library.models import Image
 from services.signing import signed_url
 from storage.db import write_transaction
-from storage.files import FileStore
+from storage.files import CHUNK, FileStore
 
+log = logging.getLogger("storyloom.exports")
 FILE_NAMES = {"pdf": "interior.pdf", "zip": "book.zip"}
 COVER_NAME = "cover.pdf"
-
-
-def export_dir(settings: Settings, export: Export) -> Path:
-    return settings.exports_dir / _dir_of(export)
 
 
 def fingerprint(session: Session, book: Book, pages: list[Page]) -> str:
@@ -101,20 +101,20 @@ def create_export(
 
 
 def accept_export(
-    engine: Engine, settings: Settings, workspace_id: int, book_id: int, body: ExportRequest
+    engine: Engine, store: FileStore, workspace_id: int, book_id: int, body: ExportRequest
 ) -> int:
     """Record a queued export in its own write transaction, then remove the folders it retired
     (stale exports of this book, and those of deleted books). Answers the new export's id."""
     with Session(engine, expire_on_commit=False) as session:
         with write_transaction(session):
             export, stale = create_export(session, workspace_id, book_id, body)
-        old = stale + orphan_dirs(session, settings, workspace_id)
-    remove_dirs(settings, old)
+        old = stale + orphan_dirs(session, store, workspace_id)
+    remove_dirs(store, old)
     return export.id  # type: ignore[return-value]
 
 
 def _dir_of(export: Export) -> Path:
-    """Relative to the exports root; `remove_dirs` anchors it (the row has no settings at hand)."""
+    """The export's folder in the export store: `<workspace>/<folder>`."""
     return Path(str(export.workspace_id)) / export.folder
 
 
@@ -122,17 +122,27 @@ def folder_of(export: Export) -> Path:
     return _dir_of(export)
 
 
-def remove_dirs(settings: Settings, dirs: list[Path]) -> None:
+def preview_key(export: Export, number: int) -> str:
+    """The key of page `number`'s (1-based) preview thumbnail."""
+    return f"{_dir_of(export).as_posix()}/{preview_name(number - 1)}"
+
+
+def remove_dirs(store: FileStore, dirs: list[Path]) -> None:
+    """Best effort, after the rows are gone: a folder left behind is found again by `orphan_dirs`."""
     for relative in dirs:
-        shutil.rmtree(settings.exports_dir / relative, ignore_errors=True)
+        try:
+            store.delete_prefix(relative.as_posix())
+        except OSError:
+            log.warning("could not remove export files under %s; the next export retries", relative)
 
 
-def orphan_dirs(session: Session, settings: Settings, workspace_id: int) -> list[Path]:
+def orphan_dirs(session: Session, store: FileStore, workspace_id: int) -> list[Path]:
     """Export folders of this workspace with no row (their book was deleted, rows cascaded)."""
-    root = settings.exports_dir / str(workspace_id)
-    if not root.is_dir():
+    names = sorted(
+        {obj.key.split("/")[1] for obj in store.scan(f"{workspace_id}/") if obj.key.count("/") >= 2}
+    )
+    if not names:
         return []
-    names = [p.name for p in root.iterdir() if p.is_dir()]
     known = set(session.exec(select(Export.folder).where(col(Export.folder).in_(names))).all())
     return [Path(str(workspace_id)) / n for n in names if n not in known]
 
@@ -220,8 +230,23 @@ def _pictures(session: Session, workspace_id: int, numbers: set[int]) -> dict[in
     return {row.number: row for row in rows}
 
 
-def build_job(session: Session, store: FileStore, export: Export) -> Job:
-    """The engine's spec and the ZIP's manifest, read in one go so rendering needs no session."""
+def local_copy(store: FileStore, key: str, folder: Path) -> Path:
+    """A path the engine can open: the file itself on a local store, else a copy in `folder`."""
+    path = store.local_path(key)
+    if path is not None:
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / key.replace("/", "_")
+    if not copy.exists():
+        with store.open(key) as source, copy.open("wb") as target:
+            shutil.copyfileobj(source, target, CHUNK)
+    return copy
+
+
+def build_job(session: Session, store: FileStore, export: Export, pictures_dir: Path) -> Job:
+    """The engine's spec and the ZIP's manifest, read in one go so rendering needs no session.
+
+    Pictures in a remote store are copied into `pictures_dir` (the export's scratch folder)."""
     book = session.get(Book, export.book_id)
     if book is None:
         raise NotFound("the book was deleted", field="book_id")
@@ -232,9 +257,9 @@ def build_job(session: Session, store: FileStore, export: Export) -> Job:
 
     def picture(number: int | None) -> Picture | None:
         image = images.get(number) if number is not None else None
-        path = store.local_path(image.file_key) if image is not None else None
-        if image is None or path is None:
+        if image is None:
             return None
+        path = local_copy(store, image.file_key, pictures_dir)
         return Picture(path=path, size=(image.width, image.height), number=image.number)
 
     specs = tuple(PageSpec(p.position + 1, p.text, picture(p.image)) for p in pages)

@@ -11,11 +11,12 @@ import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.blobs import serve_blob
 from api.openapi import (
     KEYED,
     SIGNED_URL_EXTRA,
@@ -31,7 +32,7 @@ from api.request_body import read_capped
 from characters.service import get_character
 from config import Settings
 from deps import CallerDep, RuntimeDep, SessionDep, SettingsDep, get_caller
-from errors import BadRequest, InvalidInput, NotFound
+from errors import BadRequest, InvalidInput
 from library import service as library
 from library import sources as outside
 from library.schemas import ImageList, ImageRead, ImageUpload, SimilarList
@@ -40,7 +41,6 @@ from services.bearer import parse_bearer
 from services.runtime import Runtime
 from services.signing import verify
 from storage.db import end_read
-from storage.files import FileStore
 from storage.ids import MAX_INT64, RowId
 from storage.imaging import CONTENT_TYPES, ProcessedImage
 from storage.space import with_reserve
@@ -111,7 +111,7 @@ async def upload_images(
     request: Request, caller: CallerDep, session: SessionDep, rt: RuntimeDep
 ) -> JSONResponse:
     """Multipart `files` (one or more) and an optional `character_id` to append them to."""
-    async with read_multipart(request, rt.settings) as form:
+    async with read_multipart(request, rt.settings, rt.scratch.path) as form:
         character_id = _parse_character_id(form.fields.get("character_id"))
         if not form.files:
             raise InvalidInput("send at least one image as a multipart 'files' part", field="files")
@@ -196,7 +196,7 @@ async def upload_references(
     settings = rt.settings
     await run_in_threadpool(get_character, session, caller.workspace_id, character_id)
     if is_multipart(request):
-        async with read_multipart(request, settings, text_fields=frozenset()) as form:
+        async with read_multipart(request, settings, rt.scratch.path, text_fields=frozenset()) as form:
             if not form.files:
                 raise InvalidInput("send at least one image as a multipart 'files' part", field="files")
             sources: list[tuple[str, Any]] = [(part.filename, part) for part in form.files]
@@ -291,21 +291,23 @@ def file_reader(request: Request, session: SessionDep, settings: SettingsDep) ->
 ReaderDep = Annotated[int, Depends(file_reader)]
 
 
-def _serve(request: Request, store: FileStore, key: str, media_type: str, etag: str) -> Response:
-    headers = {"ETag": etag, "Cache-Control": FILE_CACHE_CONTROL}
-    if_none_match = request.headers.get("if-none-match", "")
-    if etag in [tag.strip() for tag in if_none_match.split(",")] or if_none_match.strip() == "*":
-        return Response(status_code=304, headers=headers)
-    path = store.local_path(key)
-    if path is None or not path.is_file():
-        raise NotFound("the stored file is missing", code="file_missing")
-    return FileResponse(path, media_type=media_type, headers=headers)
+def _serve(request: Request, rt: Runtime, key: str, media_type: str, etag: str) -> Response:
+    return serve_blob(
+        request,
+        rt.store,
+        key,
+        media_type,
+        cache_control=FILE_CACHE_CONTROL,
+        presign=rt.settings.s3_presign,
+        etag=etag,
+    )
 
 
 def _file_responses(*media_types: str) -> dict[int | str, dict[str, Any]]:
     return {
         200: {"content": image_content(*media_types), "description": "The image bytes"},
         304: {"description": "Not modified (`If-None-Match` matched the `ETag`)"},
+        307: {"description": "With `S3_PRESIGN=true`: a short-lived presigned URL of the object store"},
         **error_responses(403, 404),
     }
 
@@ -320,7 +322,7 @@ def image_file(
     number: ImageNumberPath, request: Request, workspace_id: ReaderDep, session: SessionDep, rt: RuntimeDep
 ) -> Response:
     image = library.get_image(session, workspace_id, number)
-    return _serve(request, rt.store, image.file_key, CONTENT_TYPES[image.format], f'"{image.sha256}"')
+    return _serve(request, rt, image.file_key, CONTENT_TYPES[image.format], f'"{image.sha256}"')
 
 
 @router.get(
@@ -333,4 +335,4 @@ def image_thumbnail(
     number: ImageNumberPath, request: Request, workspace_id: ReaderDep, session: SessionDep, rt: RuntimeDep
 ) -> Response:
     image = library.get_image(session, workspace_id, number)
-    return _serve(request, rt.store, image.thumb_key, "image/webp", f'"{image.sha256}-thumb"')
+    return _serve(request, rt, image.thumb_key, "image/webp", f'"{image.sha256}-thumb"')

@@ -3,7 +3,8 @@
 Starlette's `request.form()` would spool a 5 GB body before anyone could say no. Here each
 `files` part is counted while it streams and the request is refused (413) the moment one part
 passes `max_upload_bytes`, or when there are more than `max_files_per_upload` files. Parts are
-spooled to temp files under `settings.tmp_dir`, which are removed however the request ends.
+spooled to temp files in the process's own scratch folder (storage/scratch.py), which are
+removed however the request ends.
 Parsing and file writes run in a worker thread, never on the event loop.
 """
 
@@ -66,12 +67,14 @@ class _Collector:
     def __init__(
         self,
         settings: Settings,
+        tmp_dir: Path,
         form: MultipartForm,
         text_fields: frozenset[str],
         file_fields: frozenset[str] = frozenset({FILE_FIELD}),
         max_text_bytes: int = MAX_TEXT_FIELD_BYTES,
     ) -> None:
         self.settings = settings
+        self.tmp_dir = tmp_dir
         self.form = form
         self.text_fields = text_fields
         self.file_fields = file_fields
@@ -117,7 +120,7 @@ class _Collector:
                     f"at most {self.settings.max_files_per_upload} files per upload", field=FILE_FIELD
                 )
             filename = params.get(b"filename", b"").decode("utf-8", errors="replace")
-            fd, tmp_name = tempfile.mkstemp(dir=self.settings.tmp_dir, prefix="upload-")
+            fd, tmp_name = tempfile.mkstemp(dir=self.tmp_dir, prefix="upload-")
             self._current = UploadedFile(
                 filename or f"{name}[{len(self.form.files)}]",
                 Path(tmp_name),
@@ -168,6 +171,7 @@ def _remove(form: MultipartForm) -> None:
 async def read_multipart(
     request: Request,
     settings: Settings,
+    tmp_dir: Path,
     *,
     text_fields: frozenset[str] = frozenset({"character_id"}),
     file_fields: frozenset[str] = frozenset({FILE_FIELD}),
@@ -181,9 +185,8 @@ async def read_multipart(
     limit = max_body_bytes(settings)
     check_content_length(request, limit, FILE_FIELD)  # before any temp file exists
     body = capped_stream(request, limit, FILE_FIELD)
-    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
     form = MultipartForm()
-    collector = _Collector(settings, form, text_fields, file_fields, max_text_bytes)
+    collector = _Collector(settings, tmp_dir, form, text_fields, file_fields, max_text_bytes)
     try:
         try:
             parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]

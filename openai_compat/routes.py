@@ -201,6 +201,7 @@ async def images_edits(
     async with read_multipart(
         request,
         settings,
+        rt.scratch.path,
         text_fields=TEXT_FIELDS,
         file_fields=IMAGE_FIELDS | {"mask"},
         max_text_bytes=MAX_PROMPT_BYTES,

@@ -236,7 +236,9 @@ async def upload_references(
     if request.headers.get(csrf.HEADER):
         csrf.check_token(request, request.headers.get(csrf.HEADER))
     try:
-        async with read_multipart(request, rt.settings, text_fields=frozenset({csrf.FIELD})) as form:
+        async with read_multipart(
+            request, rt.settings, rt.scratch.path, text_fields=frozenset({csrf.FIELD})
+        ) as form:
             csrf.check_token(request, form.fields.get(csrf.FIELD))
             if not form.files or all(f.size == 0 for f in form.files):
                 raise InvalidInput("Choose one or more pictures to upload.", field="files")

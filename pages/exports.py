@@ -125,7 +125,7 @@ async def start_export(
     try:
         body = _request_from(values)
         export_id = await run_in_threadpool(
-            service.accept_export, runtime.engine, settings, caller.workspace_id, book_id, body
+            service.accept_export, runtime.engine, runtime.export_store, caller.workspace_id, book_id, body
         )
     except ValidationError as exc:
         first = exc.errors()[0]

@@ -67,6 +67,8 @@ def health_report(rt: Runtime) -> dict[str, Any]:
     """
     settings = rt.settings
     storage = check_storage(settings)
+    if storage == "ok":  # the data directory is fine: is the blob store (a bucket) reachable too?
+        storage = rt.store.check()
     space, free = check_space(settings)
     body: dict[str, Any] = {
         "status": "ok",
@@ -74,6 +76,7 @@ def health_report(rt: Runtime) -> dict[str, Any]:
         "database_kind": rt.engine.dialect.name,  # "sqlite" or "postgresql" (issue 13)
         "storage": space if storage == "ok" else storage,
         "storage_free_bytes": free,
+        "blob_store": rt.store.kind,
         "backend": rt.backend_name,
         "model": default_model(settings, rt.backend_name),
         "version": rt.version,

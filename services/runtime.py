@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -26,7 +25,7 @@ from accounts.quotas import Clock
 from books.illustrate import page_job_finished
 from characters.sheet import sheet_finished
 from config import Settings
-from exports.runner import ExportRunner
+from exports.runner import ExportRunner, ExportWork
 from generation import jobs
 from generation.backends import ImageBackend, backend_name, make_backend
 from generation.capabilities import resolve_model
@@ -44,8 +43,10 @@ from services.metrics import JobCounts, Metrics
 from services.ratelimit import KeyRateLimiter
 from storage.db import make_engine, migrate_or_check, prepare_database_dir, write_session
 from storage.decode_gate import DecodeGate
-from storage.files import FileStore, LocalFileStore
+from storage.files import FileStore
+from storage.scratch import ProcessScratch, remove_abandoned
 from storage.space import ensure_reserve
+from storage.stores import blob_stores
 from storage.timeutil import utcnow
 
 VERSION = "0.1.0"
@@ -56,11 +57,17 @@ class NotStarted(RuntimeError):
     """The backend or job queue was used before `Runtime.start()` (or after `stop()`)."""
 
 
+class BlobStoreUnavailable(RuntimeError):
+    """STORAGE_URL names a bucket that does not answer (missing, unreachable, access denied)."""
+
+
 @dataclass
 class Runtime:
     settings: Settings
     engine: Engine
     store: FileStore
+    # Finished exports' PDFs, ZIPs and previews (keys in the Export row), next to the images.
+    export_store: FileStore
     prices: dict[str, Price]
     metrics: Metrics
     limiter: KeyRateLimiter
@@ -79,6 +86,7 @@ class Runtime:
     _jobs: JobQueue | None = field(default=None, repr=False)
     _watchdog: asyncio.Task[None] | None = field(default=None, repr=False)
     _exports: ExportRunner | None = field(default=None, repr=False)
+    _scratch: ProcessScratch | None = field(default=None, repr=False)
 
     @property
     def backend(self) -> ImageBackend:
@@ -105,6 +113,13 @@ class Runtime:
         return self._exports
 
     @property
+    def scratch(self) -> ProcessScratch:
+        """This process's own temp folder (uploads, export rendering) and its owner id (leases)."""
+        if self._scratch is None:
+            raise NotStarted("the runtime is not started: no scratch folder yet")
+        return self._scratch
+
+    @property
     def backend_name(self) -> str:
         """The backend's name, known from the settings even before `start()` (for /health)."""
         return self._backend.name if self._backend is not None else backend_name(self.settings)
@@ -117,21 +132,23 @@ class Runtime:
         """Prepare the data directory, migrate, start the workers and resume unfinished jobs."""
         settings = self.settings
         settings.ensure_dirs()
-        # Leftover temp files are uploads that died mid-write: never part of the library.
-        shutil.rmtree(settings.tmp_dir, ignore_errors=True)
-        settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+        # A bucket that is missing or refuses these credentials would fail every upload: say so now.
+        problem = self.store.check()
+        if problem != "ok":
+            raise BlobStoreUnavailable(f"the blob store ({settings.storage_url}) is not usable: {problem}")
+        # Temp folders of processes that died (uploads cut off mid-write); live processes' stay.
+        remove_abandoned(settings.tmp_dir)
+        self._scratch = ProcessScratch.claim(settings.tmp_dir)
         prepare_database_dir(str(self.engine.url))
         migrate_or_check(self.engine, settings.migrate_on_start)
         log.info("storyloom %s: data in %s", self.version, settings.data_dir)
         # Files a crash or a failed insert left behind (no row names them), and the room
-        # that lets deletes through on a full disk. Only where this process is the only one
-        # (the in-process pool): elsewhere another process may have written a file whose row
-        # is about to commit, so several processes leave it to `manage.py gc`.
-        if settings.resolved_job_queue == "local":
-            with Session(self.engine, expire_on_commit=False) as session:
-                swept = sweep_unreferenced(session, self.store, settings.images_dir)
-            if swept.files:
-                log.info("removed %d unreferenced file(s), %d bytes", swept.files, swept.bytes)
+        # that lets deletes through on a full disk. The sweep spares files younger than its grace
+        # period: another process's upload may be about to commit the row that names one.
+        with Session(self.engine, expire_on_commit=False) as session:
+            swept = sweep_unreferenced(session, self.store)
+        if swept.files:
+            log.info("removed %d unreferenced file(s), %d bytes", swept.files, swept.bytes)
         ensure_reserve(settings.data_dir, settings.storage_reserve_bytes)
         # A retired default model would fail every scene: refuse to start, naming the successor.
         resolve_model(settings.default_image_model, self.clock().date(), field="default_image_model")
@@ -161,7 +178,11 @@ class Runtime:
             for job_id in leftover:
                 queue.pool.submit(job_id)
             self._watchdog = asyncio.create_task(self._watch_jobs(queue), name="storyloom-job-watchdog")
-        self._exports = ExportRunner(self.engine, settings, self.store)
+        self._exports = ExportRunner(
+            ExportWork(
+                self.engine, settings, self.store, self.export_store, self._scratch.path, self._scratch.owner
+            )
+        )
         if self.worker_concurrency is None:  # exports are the API processes' (a worker serves none)
             self._exports.resume_unfinished()
         log.info(
@@ -236,6 +257,9 @@ class Runtime:
         if self._backend is not None:
             await self._backend.aclose()
         self._backend, self._jobs = None, None
+        if self._scratch is not None:
+            self._scratch.release()
+            self._scratch = None
         self.engine.dispose()
 
 
@@ -252,21 +276,18 @@ def all_of(*hooks: FinishHook) -> FinishHook:
 FINISH_HOOK = all_of(page_job_finished, sheet_finished)
 
 
-def file_store(settings: Settings) -> FileStore:
-    """The configured file store (local, content-addressed); the runtime builds it once."""
-    return LocalFileStore(settings.images_dir, settings.tmp_dir)
-
-
 def build_runtime(settings: Settings, *, worker_concurrency: int | None = None) -> Runtime:
     """Everything but what binds to an event loop; cheap, connects to nothing until `start()`.
 
     `worker_concurrency` builds a procrastinate worker's runtime (`manage.py worker`).
     """
+    stores = blob_stores(settings)
     return Runtime(
         worker_concurrency=worker_concurrency,
         settings=settings,
         engine=make_engine(settings.resolved_database_url),
-        store=file_store(settings),
+        store=stores.images,
+        export_store=stores.exports,
         prices=load_prices(settings.price_overrides),
         metrics=Metrics(),
         limiter=KeyRateLimiter.from_settings(settings),

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from accounts.service import create_key
 from api_server import create_app
 from cluster.postgres import PostgresCluster, running_cluster
+from cluster.s3 import CREDENTIALS, S3Server, running_s3
 from config import Settings
 from storage.db import open_database, write_session
 from tests.fake_openai import FakeOpenAI
@@ -31,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 _schema: list[Path] = []
 # The PostgreSQL database of a test's `data_dir` when its `db_kind` is postgresql (see `data_dir`).
 _databases: dict[Path, str] = {}
+# The S3 bucket settings of a test's `data_dir` when its `blob_kind` is s3 (see `data_dir`).
+_blob_stores: dict[Path, dict[str, object]] = {}
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
@@ -47,6 +50,7 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
     if "database_url" not in overrides and Path(data_dir) in _databases:
         # On PostgreSQL jobs go through procrastinate; the test app runs a worker itself.
         overrides = {"database_url": _databases[Path(data_dir)], "api_runs_jobs": True, **overrides}
+    overrides = {**_blob_stores.get(Path(data_dir), {}), **overrides}
     database = Path(data_dir) / "storyloom.db"
     if _schema and "database_url" not in overrides and not database.exists():
         database.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +65,13 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+def temp_files(settings: Settings) -> list[Path]:
+    """Temp files left under TMP_DIR: every process's scratch folder, not the ownership locks
+    (`<owner>.lock`, storage/scratch.py) that live processes hold beside them."""
+    root = settings.tmp_dir
+    return [p for p in root.rglob("*") if p.is_file() and p.parent != root] if root.exists() else []
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -117,14 +128,65 @@ def database_url(request: pytest.FixtureRequest, db_kind: str) -> str | None:
     return postgres_database(request.getfixturevalue("postgres"))
 
 
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One local S3 (moto's server, its own process on 127.0.0.1) per run, only when a test asks.
+
+    boto3 reads credentials from the environment, as in production: moto's throwaway ones are
+    set for the run and the previous values put back afterwards."""
+    saved = {name: os.environ.get(name) for name in CREDENTIALS}
+    os.environ.update(CREDENTIALS)
+    try:
+        with running_s3() as server:
+            yield server
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @pytest.fixture
-def data_dir(tmp_path: Path, database_url: str | None) -> Iterator[Path]:
-    """The test's DATA_DIR; `make_settings(data_dir, …)` puts its database where `db_kind` says."""
+def blob_kind() -> str:
+    """Which blob store the `settings` fixture uses ("local" files in DATA_DIR or "s3"); the
+    library's file tests override it with `params=BLOB_KINDS`, as the API tests do `db_kind`."""
+    return "local"
+
+
+BLOB_KINDS = ["local", "s3"]
+
+
+@pytest.fixture
+def blob_settings(request: pytest.FixtureRequest, blob_kind: str) -> dict[str, object]:
+    """No overrides (local files), or a fresh bucket on the session's moto server, under a prefix."""
+    if blob_kind == "local":
+        return {}
+    server: S3Server = request.getfixturevalue("s3_server")
+    bucket = f"t-{uuid.uuid4().hex[:16]}"
+    server.create_bucket(bucket)
+    return {"storage_url": f"s3://{bucket}/storyloom", "s3_endpoint_url": server.url}
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, database_url: str | None, blob_settings: dict[str, object]) -> Iterator[Path]:
+    """The test's DATA_DIR; `make_settings(data_dir, …)` puts its database where `db_kind` says
+    and its files where `blob_kind` says."""
     path = tmp_path / "data"
     if database_url:
         _databases[path] = database_url
+    if blob_settings:
+        _blob_stores[path] = blob_settings
     yield path
     _databases.pop(path, None)
+    _blob_stores.pop(path, None)
+
+
+@pytest.fixture
+def settings_with(data_dir: Path) -> Callable[..., Settings]:
+    """`make_settings` on this test's data dir (its database and blob store follow `db_kind` and
+    `blob_kind`, see `data_dir`), plus overrides."""
+    return lambda **overrides: make_settings(data_dir, **overrides)
 
 
 @pytest.fixture

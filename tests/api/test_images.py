@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from api_server import create_app
 from config import Settings
-from tests.conftest import make_settings
+from tests.conftest import make_settings, temp_files
 from tests.imagegen import bomb_png, jpeg, near_copy, noise_png, png, upload, webp
 
 
@@ -18,7 +18,7 @@ def library_files(settings: Settings) -> list[Path]:
 
 
 def leftover_temp_files(settings: Settings) -> list[Path]:
-    return [p for p in settings.tmp_dir.rglob("*") if p.is_file()]
+    return temp_files(settings)
 
 
 def make_character(client: TestClient, auth: dict[str, str], name: str = "Mia") -> int:

@@ -9,7 +9,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from api_server import create_app
-from tests.conftest import make_settings, new_key
+from tests.conftest import make_settings, new_key, temp_files
 from tests.imagegen import png, upload
 from tests.servers import serve
 
@@ -52,4 +52,4 @@ def test_twenty_racing_uploads_over_real_http_get_distinct_numbers(
         assert numbers == list(range(20))
         listed = httpx.get(f"{base_url}/images?limit=50", headers=headers).json()
         assert listed["total"] == 20
-    assert [p for p in settings.tmp_dir.rglob("*") if p.is_file()] == []
+    assert temp_files(settings) == []

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +20,9 @@ from fastapi.testclient import TestClient
 
 from api_server import create_app
 from config import Settings
+from library.sweep import SWEEP_GRACE
 from storage.space import RESERVE_NAME
-from tests.conftest import make_settings, new_key, run_manage
+from tests.conftest import make_settings, new_key, run_manage, temp_files
 from tests.imagegen import noise_png, png, upload
 
 DISK_BYTES = 24 * 1024 * 1024
@@ -101,7 +103,7 @@ def test_a_full_disk_answers_507_keeps_nothing_and_deletes_still_work(small_disk
             assert refused.json()["error"]["code"] == "insufficient_storage"
             assert "Traceback" not in refused.text
         assert files_under(settings.images_dir) == images_before  # nothing half-written
-        assert list(settings.tmp_dir.iterdir()) == []
+        assert temp_files(settings) == []
         assert client.get("/images", headers=auth).json()["total"] == 2
 
         # Deletes work on the full disk, and free the space they should.
@@ -139,6 +141,13 @@ def test_files_of_a_failed_insert_are_removed(small_disk: Path) -> None:
         assert files_under(settings.images_dir) == before
 
 
+def _age(*paths: Path) -> None:
+    """Make files look older than the sweep's grace period (library/sweep.py)."""
+    old = time.time() - SWEEP_GRACE.total_seconds() - 60
+    for path in paths:
+        os.utime(path, (old, old))
+
+
 def test_start_up_and_manage_gc_sweep_files_no_row_names(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "data")
     app = create_app(settings)
@@ -152,13 +161,20 @@ def test_start_up_and_manage_gc_sweep_files_no_row_names(tmp_path: Path) -> None
     thumb = settings.images_dir / "thumbs" / "ab" / "cd" / ("ab" * 32 + ".webp")
     thumb.parent.mkdir(parents=True)
     thumb.write_bytes(b"x")
+    # Another process may have just written a file whose row it is inserting: young files stay.
+    fresh = settings.images_dir / "originals" / "cd" / "ef" / ("cd" * 32 + ".png")
+    fresh.parent.mkdir(parents=True)
+    fresh.write_bytes(png(8))
+    _age(orphan, thumb)
 
     done = run_manage(settings.data_dir, "gc", SECRET_KEY="test-secret-key")
     assert done.returncode == 0, done.stderr
     assert "removed 2 unreferenced file(s)" in done.stdout
-    assert files_under(settings.images_dir) == kept  # the named files are untouched
+    assert files_under(settings.images_dir) == kept | {str(fresh.relative_to(settings.images_dir))}
 
+    fresh.unlink()
     orphan.write_bytes(png(9))
+    _age(orphan)
     with TestClient(create_app(settings)) as client:
         assert files_under(settings.images_dir) == kept
         assert client.get("/images/0/file", headers=auth).status_code == 200

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from config import Settings
+from tests.conftest import temp_files
 from tests.imagegen import bomb_png, chunk, encode, jpeg, picture, png
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -172,7 +173,7 @@ def test_refused_files_get_their_status_and_leave_nothing(
     assert error["field"] == "files" and error["code"]
     assert client.get("/images", headers=auth).json()["total"] == 0
     assert _files(settings.images_dir) == []
-    assert _files(settings.tmp_dir) == []
+    assert temp_files(settings) == []
 
 
 @pytest.mark.parametrize(("name", "make"), ACCEPTED, ids=[a[0].replace("\x00", "NUL") for a in ACCEPTED])
