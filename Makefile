@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # `make run PORT=8001` (or HOST, or either in .env): manage.py serve reads them from the
 # environment, make passes command-line variables on, and links in answers follow them.
 
-.PHONY: run key test lint bench install install-dev install-local clean
+.PHONY: run key test lint bench install install-dev install-local clean cluster cluster-stop cluster-status
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,18 @@ run: install
 # `make key NAME=laptop WORKSPACE=books`: another API key, printed once.
 key: install
 	$(BIN)/python manage.py create-key --name "$(or $(NAME),key)" --workspace "$(or $(WORKSPACE),default)"
+
+# The scaled topology on this machine, no Docker (issue 13): PostgreSQL, redis-server, a local S3
+# (moto), `manage.py migrate`, two API processes and two workers, all on 127.0.0.1; state, pids
+# and logs in .cluster/. `make cluster API_PORTS=9001,9002` if 8001/8002 are taken.
+cluster: install-dev
+	$(BIN)/python -m cluster.run start --api-ports "$(or $(API_PORTS),8001,8002)"
+
+cluster-stop:
+	$(BIN)/python -m cluster.run stop
+
+cluster-status:
+	$(BIN)/python -m cluster.run status
 
 test: install-dev install-local
 	$(BIN)/python -m ruff check .

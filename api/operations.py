@@ -33,6 +33,10 @@ class HealthRead(BaseModel):
     model: str
     version: str
     queue: QueueHealth
+    limiter: str = Field(
+        description="where rate limits are counted: `memory` (this process) or `redis` (shared); "
+        "`error: <kind>` when the Redis does not answer (status `degraded`: requests are admitted)"
+    )
     failing: list[str] | None = Field(default=None, description="the parts that are down (503 only)")
 
 

@@ -129,11 +129,12 @@ def peak_rss_mb(pid: int) -> float:
     raise RuntimeError("no VmHWM in /proc status")
 
 
-def make_key(data_dir: Path) -> str:
+def make_key(data_dir: Path, database_url: str | None = None) -> str:
+    """A key in workspace `bench`, made on the app's database (migrating it first if new)."""
     from accounts.service import create_key
     from storage.db import open_database, write_session
 
-    engine = open_database(f"sqlite:///{data_dir / 'storyloom.db'}")
+    engine = open_database(database_url or f"sqlite:///{data_dir / 'storyloom.db'}")
     with write_session(engine) as session:
         _, key = create_key(session, name="bench", workspace="bench")
     engine.dispose()

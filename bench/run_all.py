@@ -13,6 +13,7 @@ BENCHES = [
     "bench.bench_diffusers",
     "bench.bench_book",
     "bench.bench_export",
+    "bench.bench_scale",
 ]
 
 

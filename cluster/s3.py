@@ -9,6 +9,7 @@ and accepts any credentials; `env()` gives the variables a Storyloom process nee
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from cluster.postgres import free_port
 
@@ -25,7 +27,14 @@ CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "storyloom-local-secret",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+# `make cluster`'s name for the same throwaway credentials.
+LOCAL_CREDENTIALS = CREDENTIALS
 START_SECONDS = 30.0
+
+
+def moto_available() -> bool:
+    """moto's server mode needs its `server` extra (Flask): installed by requirements-dev.txt."""
+    return importlib.util.find_spec("moto") is not None and importlib.util.find_spec("flask") is not None
 
 
 @dataclass
@@ -33,19 +42,21 @@ class S3Server:
     url: str
     process: subprocess.Popen[bytes]
 
+    @property
+    def endpoint(self) -> str:
+        return self.url
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
     def env(self, bucket: str, prefix: str = "") -> dict[str, str]:
         """The settings (and AWS variables) that point a Storyloom process at `bucket`."""
         storage = f"s3://{bucket}/{prefix}".rstrip("/")
         return {**CREDENTIALS, "STORAGE_URL": storage, "S3_ENDPOINT_URL": self.url}
 
     def client(self) -> object:
-        import boto3
-
-        return boto3.session.Session(
-            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
-        ).client("s3", endpoint_url=self.url)
+        return s3_client(self.url)
 
     def create_bucket(self, name: str) -> None:
         self.client().create_bucket(Bucket=name)  # type: ignore[attr-defined]
@@ -70,15 +81,28 @@ def _answers(url: str) -> bool:
         return False
 
 
-def start_s3(port: int | None = None) -> S3Server:
-    """Start moto's server on 127.0.0.1 (a free port unless given) and wait until it answers."""
+def start_s3(workdir: Path | None = None, *, port: int | None = None, detach: bool = False) -> S3Server:
+    """Start moto's server on 127.0.0.1 (a free port unless given) and wait until it answers.
+
+    With `workdir` its log goes to `workdir/s3.log`; `detach` puts it in its own session so it
+    outlives the command that started it (`make cluster`)."""
+    if not moto_available():
+        raise RuntimeError("moto's server is not installed (make install-dev: moto[server])")
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
+    log = subprocess.DEVNULL
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        log = open(workdir / "s3.log", "ab")  # noqa: SIM115 - the child keeps it open
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=detach,
     )
+    if workdir is not None:
+        log.close()  # type: ignore[union-attr]
     server = S3Server(url=url, process=process)
     deadline = time.monotonic() + START_SECONDS
     while not _answers(url):
@@ -87,6 +111,22 @@ def start_s3(port: int | None = None) -> S3Server:
             raise RuntimeError(f"moto's S3 server did not start on {url}")
         time.sleep(0.05)  # polling a condition with a deadline, not waiting for a guess
     return server
+
+
+def s3_client(endpoint: str) -> object:
+    """A boto3 client for the local server, with the throwaway credentials."""
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
+    ).client("s3", endpoint_url=endpoint)
+
+
+def create_bucket(endpoint: str, bucket: str) -> None:
+    """A bucket on the server at `endpoint` (what `make cluster` holds the library in)."""
+    s3_client(endpoint).create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager

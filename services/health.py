@@ -81,9 +81,12 @@ def health_report(rt: Runtime) -> dict[str, Any]:
         "model": default_model(settings, rt.backend_name),
         "version": rt.version,
         "queue": check_queue(rt),
+        # Scale-out (issue 13): where rate limits are counted. A Redis that does not answer
+        # degrades (requests are admitted, the database caps still bound spending), not fails.
+        "limiter": rt.limiter.storage_health(),
     }
     failing = [part for part in ("database", "storage") if body[part] not in ("ok", "degraded")]
-    if body["storage"] == "degraded":
+    if body["storage"] == "degraded" or body["limiter"].startswith("error"):
         body["status"] = "degraded"
     problem = backend_problem(settings)
     if problem is not None:  # e.g. IMAGE_BACKEND=diffusers without torch: says what to install

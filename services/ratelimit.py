@@ -38,6 +38,13 @@ log = logging.getLogger("storyloom.ratelimit")
 
 LimitScope = Literal["api", "generations"]
 NAMESPACE = "storyloom"
+REDIS_TIMEOUTS = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}
+
+
+def storage_kind(storage_uri: str) -> str:
+    """ "memory", "redis" (redis://, rediss://, redis+unix://, redis+sentinel://…) or the scheme."""
+    scheme = storage_uri.split("://", 1)[0].lower()
+    return "redis" if scheme.startswith("redis") else scheme
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,10 @@ class KeyRateLimiter:
     ) -> None:
         self.per_minute = dict(per_minute)
         self.items = {scope: RateLimitItemPerMinute(n) for scope, n in per_minute.items() if n > 0}
-        self.storage = storage_from_string(storage_uri, wrap_exceptions=True)
+        self.kind = storage_kind(storage_uri)
+        # A hung Redis must not hang every request: bounded waits, then the fail-open path below.
+        options = REDIS_TIMEOUTS if self.kind == "redis" else {}
+        self.storage = storage_from_string(storage_uri, wrap_exceptions=True, **options)
         self.strategy = MovingWindowRateLimiter(self.storage)
 
     @classmethod
@@ -91,6 +101,16 @@ class KeyRateLimiter:
             {"api": settings.rate_limit_per_minute, "generations": settings.generations_per_minute},
             settings.rate_limit_storage,
         )
+
+    def storage_health(self) -> str:
+        """For /health: the storage kind ("memory", "redis") when it answers, else "error: …"."""
+        if self.kind == "memory":
+            return "memory"
+        try:
+            answered = self.storage.check()
+        except Exception as exc:  # noqa: BLE001 - any failure means "down"; the kind is reported
+            return f"error: {type(exc).__name__}"
+        return self.kind if answered else f"error: {self.kind} did not answer"
 
     def check(self, key_id: int, scope: LimitScope = "api") -> LimitStatus:
         """Count one request by `key_id` in `scope`; raise 429 `rate_limited` when over the limit.

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from accounts.service import create_key
 from api_server import create_app
 from cluster.postgres import PostgresCluster, running_cluster
+from cluster.redis import RedisServer, running_redis
 from cluster.s3 import CREDENTIALS, S3Server, running_s3
 from config import Settings
 from storage.db import open_database, write_session
@@ -88,6 +89,23 @@ def postgres() -> Iterator[PostgresCluster]:
     """One PostgreSQL cluster per run, started only when a test asks for it (~2 s)."""
     with running_cluster() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One real redis-server per run (per xdist worker), started only when a test asks for it."""
+    with running_redis() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied first: every test's key ids start at 1 again."""
+    import redis
+
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushall()
+    return redis_server.url
 
 
 _pg_template: list[str] = []

@@ -146,7 +146,11 @@ class Fault:
 def _colour(variant: int) -> tuple[int, int, int]:
     if variant < len(COLOURS):
         return COLOURS[variant]
-    return ((37 * variant) % 256, (91 * variant + 60) % 256, (53 * variant + 120) % 256)
+    # An odd multiplier is a bijection modulo 2**24: every variant below 16.7 M gets its own colour.
+    # (The old per-channel formula repeated every 16 requests of `distinct_outputs`: with more than
+    # 16 calls, "distinct" outputs collided and were stored as duplicates.)
+    mixed = (variant * 2_654_435_761) % (1 << 24)
+    return (mixed >> 16, (mixed >> 8) & 0xFF, mixed & 0xFF)
 
 
 @lru_cache(maxsize=64)
