@@ -1,7 +1,7 @@
 """export leases: the process rendering an export and until when it holds it (issue 13, blobs)
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-01 02:30:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision: str = '0012'
-down_revision: str | None = '0009'
+down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
