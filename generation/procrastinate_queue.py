@@ -103,6 +103,9 @@ class ProcrastinateQueue:
                 name=f"storyloom-{socket.gethostname()}-{os.getpid()}",
                 install_signal_handlers=False,  # the process (uvicorn, manage.py worker) owns signals
                 update_heartbeat_interval=min(10.0, max(0.2, self.stall_seconds / 4)),
+                # New jobs arrive by NOTIFY at once; a stalled job put back (an UPDATE) is only
+                # seen by polling, so poll as often as the maintenance loop looks for stalls.
+                fetch_job_polling_interval=self.maintenance_interval,
                 stalled_worker_timeout=self.stall_seconds,
                 shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
                 delete_jobs="successful",
