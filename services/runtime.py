@@ -124,14 +124,12 @@ class Runtime:
         migrate_or_check(self.engine, settings.migrate_on_start)
         log.info("storyloom %s: data in %s", self.version, settings.data_dir)
         # Files a crash or a failed insert left behind (no row names them), and the room
-        # that lets deletes through on a full disk. Only where this process is the only one
-        # (the in-process pool): elsewhere another process may have written a file whose row
-        # is about to commit, so several processes leave it to `manage.py gc`.
-        if settings.resolved_job_queue == "local":
-            with Session(self.engine, expire_on_commit=False) as session:
-                swept = sweep_unreferenced(session, self.store, settings.images_dir)
-            if swept.files:
-                log.info("removed %d unreferenced file(s), %d bytes", swept.files, swept.bytes)
+        # that lets deletes through on a full disk. Safe with other processes writing: each
+        # candidate is re-checked under its file lock (library/sweep.py).
+        with Session(self.engine, expire_on_commit=False) as session:
+            swept = sweep_unreferenced(session, self.store, settings.images_dir)
+        if swept.files:
+            log.info("removed %d unreferenced file(s), %d bytes", swept.files, swept.bytes)
         ensure_reserve(settings.data_dir, settings.storage_reserve_bytes)
         # A retired default model would fail every scene: refuse to start, naming the successor.
         resolve_model(settings.default_image_model, self.clock().date(), field="default_image_model")
