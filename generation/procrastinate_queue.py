@@ -79,6 +79,8 @@ class ProcrastinateQueue:
         self.app.task(name=TASK_NAME, queue=QUEUE_NAME, pass_context=False)(self._run)
         self._worker: asyncio.Task[None] | None = None
         self._maintenance: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._waiters: dict[str, set[asyncio.Event]] = {}
 
     @property
     def runs_jobs(self) -> bool:
@@ -93,6 +95,9 @@ class ProcrastinateQueue:
 
     async def start(self) -> None:
         await self.app.open_async()
+        self._listener = asyncio.create_task(
+            job_engine.listen_for_finished(libpq_url(self.engine), self._wake), name="storyloom-job-listener"
+        )
         if not self.runs_jobs:
             return
         await self.maintain()  # before the first fetch: what a crash left behind goes first
@@ -103,6 +108,9 @@ class ProcrastinateQueue:
                 name=f"storyloom-{socket.gethostname()}-{os.getpid()}",
                 install_signal_handlers=False,  # the process (uvicorn, manage.py worker) owns signals
                 update_heartbeat_interval=min(10.0, max(0.2, self.stall_seconds / 4)),
+                # New jobs arrive by NOTIFY at once; a stalled job put back (an UPDATE) is only
+                # seen by polling, so poll as often as the maintenance loop looks for stalls.
+                fetch_job_polling_interval=self.maintenance_interval,
                 stalled_worker_timeout=self.stall_seconds,
                 shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
                 delete_jobs="successful",
@@ -117,10 +125,11 @@ class ProcrastinateQueue:
         return self._worker
 
     async def stop(self) -> None:
-        if self._maintenance is not None:
-            self._maintenance.cancel()
-            await asyncio.gather(self._maintenance, return_exceptions=True)
-            self._maintenance = None
+        for task in (self._maintenance, self._listener):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._maintenance = self._listener = None
         if self._worker is not None:
             # Cancelling run_worker_async is procrastinate's graceful stop: running jobs get
             # SHUTDOWN_GRACE_SECONDS, then are aborted (their rows are picked up again).
@@ -142,7 +151,21 @@ class ProcrastinateQueue:
                 await manager.cancel_job_by_id_async(job.id, abort=True)
 
     async def wait(self, job_id: str, within: float, finished: Finished) -> bool:
-        return await wait_polling(finished, within)
+        """Woken by the row's NOTIFY at commit (any process); polling covers a lost connection."""
+        event = asyncio.Event()
+        self._waiters.setdefault(job_id, set()).add(event)
+        try:
+            return await wait_polling(finished, within, event)
+        finally:
+            events = self._waiters.get(job_id)
+            if events is not None:
+                events.discard(event)
+                if not events:
+                    del self._waiters[job_id]
+
+    def _wake(self, job_id: str) -> None:
+        for event in self._waiters.get(job_id, ()):
+            event.set()
 
     def stats(self) -> QueueStats:
         return QueueStats(

@@ -73,4 +73,5 @@ async def wait_polling(finished: Finished, within: float, woken: asyncio.Event |
         else:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woken.wait(), min(pause, left))
+            woken.clear()  # a wake is a hint to look now, not an answer: never spin on it
         pause = min(pause * 2, POLL_MAX_SECONDS)

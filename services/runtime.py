@@ -144,7 +144,8 @@ class Runtime:
         log.info("storyloom %s: data in %s", self.version, settings.data_dir)
         # Files a crash or a failed insert left behind (no row names them), and the room
         # that lets deletes through on a full disk. The sweep spares files younger than its grace
-        # period: another process's upload may be about to commit the row that names one.
+        # period and re-checks each candidate under its file lock (library/sweep.py): another
+        # process's upload may be about to commit the row that names one.
         with Session(self.engine, expire_on_commit=False) as session:
             swept = sweep_unreferenced(session, self.store)
         if swept.files:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
@@ -189,3 +190,37 @@ def test_metrics_show_the_queue_depth_and_job_latencies(
     assert "storyloom_queue_depth 0.0" in text
     health = client.get("/health").json()["queue"]
     assert health["depth"] == 0 and health["workers"] == 1 and health["kind"] == runtime.jobs.kind
+
+
+def test_postgresql_notifies_every_process_when_a_job_ends(
+    client: TestClient, auth: dict[str, str], fake: FakeOpenAI, runtime: Runtime, engine_kind: str
+) -> None:
+    """Migration 0010's trigger NOTIFYs at commit: a listener of its own (as in any other API
+    process) hears each finished job once, succeeded or cancelled, and nothing for a start."""
+    if engine_kind == "local":
+        pytest.skip("the pool wakes its waiters in-process (tests/services/test_job_queue.py)")
+    from sqlalchemy import text
+
+    from generation.procrastinate_queue import libpq_url
+    from storage.job_engine import FINISHED_CHANNEL, listen_for_finished
+
+    def listening() -> int:
+        with runtime.engine.connect() as conn:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN ' || :channel"
+            return int(conn.execute(text(query), {"channel": FINISHED_CHANNEL}).scalar_one())
+
+    before = until(listening, "the app's own listener")
+    heard: list[str] = []
+    listener = client.portal.start_task_soon(  # type: ignore[union-attr]
+        lambda: listen_for_finished(libpq_url(runtime.engine), heard.append)
+    )
+    try:
+        until(lambda: listening() == before + 1, "the test's listener to LISTEN")
+        done = client.post("/generate-image", headers=auth, json={"prompt": "A fox"}).json()
+        fake.hold()
+        held = accept(client, auth, "held scene")
+        fake.wait_for_requests(2)
+        client.post(f"/generations/{held}/cancel", headers=auth)
+        until(lambda: heard == [done["id"], held], "both notifications")
+    finally:
+        listener.cancel()

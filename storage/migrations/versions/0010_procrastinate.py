@@ -1,5 +1,9 @@
 """procrastinate: the job engine's tables and functions on PostgreSQL; nothing on SQLite (issue 13)
 
+Also a trigger that NOTIFYs `storyloom_generation_finished` with the job's id whenever a
+generation reaches succeeded, failed or cancelled (delivered at commit, whichever process
+wrote it), so an API process waiting for a job another process runs wakes at once.
+
 Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-01 02:40:00
@@ -21,7 +25,22 @@ down_revision: str | None = '0009'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+FINISHED_TRIGGER = """
+CREATE FUNCTION storyloom_generation_finished_v1() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status IN ('succeeded', 'failed', 'cancelled') AND NEW.status IS DISTINCT FROM OLD.status THEN
+        PERFORM pg_notify('storyloom_generation_finished', NEW.id);
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER storyloom_generation_finished_v1 AFTER UPDATE OF status ON generation
+    FOR EACH ROW EXECUTE PROCEDURE storyloom_generation_finished_v1();
+"""
+
 DROP = """
+DROP TRIGGER IF EXISTS storyloom_generation_finished_v1 ON generation;
+DROP FUNCTION IF EXISTS storyloom_generation_finished_v1();
 DROP TABLE IF EXISTS procrastinate_periodic_defers, procrastinate_events, procrastinate_jobs,
     procrastinate_workers CASCADE;
 DO $$
@@ -45,6 +64,7 @@ def _run(sql: str) -> None:
 
 def upgrade() -> None:
     _run(SchemaManager.get_schema())
+    _run(FINISHED_TRIGGER)
 
 
 def downgrade() -> None:
