@@ -14,6 +14,13 @@ and every half JOB_STALL_SECONDS), which
 A job that another live worker holds is never touched: its engine job is `doing` and its
 worker heart-beats. Outputs are stored once because the runner fences its completion on the
 attempt it claimed (generation/runner.py).
+
+Waiting (`wait: true`) reads the row, which works across hosts, and is woken at once by a
+PostgreSQL notification that the worker sends after the job's finishing commit
+(`storyloom_job_finished`, payload = the generation id; every process LISTENs on one
+connection of its own). Without it a waiter noticed a finished job only at its next poll, up to
+a second late (the scaled benchmark's last wave, bench/bench_scale.py). A lost notification or
+listener costs only that delay: the polls go on.
 """
 
 from __future__ import annotations
@@ -48,6 +55,9 @@ WORKERS_SEEN_SECONDS = 60.0
 SHUTDOWN_GRACE_SECONDS = 10.0
 # Connections procrastinate's own pool may open per process (defers, heartbeats, LISTEN).
 POOL_MAX_SIZE = 8
+# Worker → waiters: "this generation's row is finished" (payload: its id).
+FINISHED_CHANNEL = "storyloom_job_finished"
+LISTEN_RETRY_SECONDS = 1.0
 
 RunJob = Callable[[str], Awaitable[Awaitable[None] | None]]
 
@@ -79,6 +89,9 @@ class ProcrastinateQueue:
         self.app.task(name=TASK_NAME, queue=QUEUE_NAME, pass_context=False)(self._run)
         self._worker: asyncio.Task[None] | None = None
         self._maintenance: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self.listening = asyncio.Event()  # set while the LISTEN connection is up (tests wait on it)
 
     @property
     def runs_jobs(self) -> bool:
@@ -90,9 +103,41 @@ class ProcrastinateQueue:
         tail = await self._run_job(generation_id)
         if tail is not None:
             await tail
+        await self.announce_finished(generation_id)
+
+    async def announce_finished(self, generation_id: str) -> None:
+        """Wake the waiters of `generation_id` in every process (after its row committed)."""
+        try:
+            await self.app.connector.execute_query_async(
+                "SELECT pg_notify(%(channel)s, %(id)s)", channel=FINISHED_CHANNEL, id=generation_id
+            )
+        except Exception as exc:  # noqa: BLE001 - waiters still poll; the job itself is done
+            log.warning("generation %s: finish notification not sent (%s)", generation_id, type(exc).__name__)
+
+    async def _listen_forever(self) -> None:
+        """One LISTEN connection per process; reconnects after a loss (waiters poll meanwhile)."""
+        import psycopg
+
+        while True:
+            try:
+                connect = psycopg.AsyncConnection.connect(libpq_url(self.engine), autocommit=True)
+                async with await connect as conn:
+                    await conn.execute(f"LISTEN {FINISHED_CHANNEL}")
+                    self.listening.set()
+                    async for note in conn.notifies():
+                        for event in self._waiters.get(note.payload, ()):
+                            event.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any loss: poll-only until it is back
+                log.warning("job-finished listener lost (%s); retrying", type(exc).__name__)
+            finally:
+                self.listening.clear()
+            await asyncio.sleep(LISTEN_RETRY_SECONDS)
 
     async def start(self) -> None:
         await self.app.open_async()
+        self._listener = asyncio.create_task(self._listen_forever(), name="storyloom-job-finished-listener")
         if not self.runs_jobs:
             return
         await self.maintain()  # before the first fetch: what a crash left behind goes first
@@ -117,6 +162,10 @@ class ProcrastinateQueue:
         return self._worker
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+            self._listener = None
         if self._maintenance is not None:
             self._maintenance.cancel()
             await asyncio.gather(self._maintenance, return_exceptions=True)
@@ -142,7 +191,16 @@ class ProcrastinateQueue:
                 await manager.cancel_job_by_id_async(job.id, abort=True)
 
     async def wait(self, job_id: str, within: float, finished: Finished) -> bool:
-        return await wait_polling(finished, within)
+        event = asyncio.Event()  # registered before the first look at the row: no finish is missed
+        self._waiters.setdefault(job_id, set()).add(event)
+        try:
+            return await wait_polling(finished, within, event)
+        finally:
+            events = self._waiters.get(job_id)
+            if events is not None:
+                events.discard(event)
+                if not events:
+                    del self._waiters[job_id]
 
     def stats(self) -> QueueStats:
         return QueueStats(

@@ -73,4 +73,5 @@ async def wait_polling(finished: Finished, within: float, woken: asyncio.Event |
         else:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woken.wait(), min(pause, left))
+                woken.clear()  # one wake-up, one look at the row: never a busy loop on a stale signal
         pause = min(pause * 2, POLL_MAX_SECONDS)
