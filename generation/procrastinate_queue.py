@@ -117,7 +117,14 @@ class ProcrastinateQueue:
             ),
             name="storyloom-procrastinate-worker",
         )
+        self._worker.add_done_callback(self._worker_ended)
         self._maintenance = asyncio.create_task(self._maintain_forever(), name="storyloom-job-maintenance")
+
+    def _worker_ended(self, task: asyncio.Task[None]) -> None:
+        """A worker that ends while the queue runs lost its database or hit a bug: say so loudly
+        (manage.py worker exits on it; an API process with API_RUNS_JOBS keeps serving without)."""
+        if task is self._worker and not task.cancelled():
+            log.error("the procrastinate worker stopped (%r): no more jobs run here", task.exception())
 
     @property
     def worker_task(self) -> asyncio.Task[None] | None:
