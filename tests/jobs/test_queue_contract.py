@@ -13,6 +13,8 @@ from sqlmodel import Session, col, select
 
 from generation import service
 from generation.models import Generation, JobStatus
+from generation.pool import LocalQueue
+from generation.procrastinate_queue import ProcrastinateQueue
 from library.models import Image
 from services.runtime import Runtime
 from tests.fake_openai import FakeOpenAI
@@ -105,6 +107,9 @@ def test_cancel_a_running_job_keeps_none_of_its_outputs(
     assert status_of(client, auth, job_id) == "running"
     cancelled = client.post(f"/generations/{job_id}/cancel", headers=auth)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    # The engine stops the run while the upstream answer is still held: the work is given up,
+    # not merely thrown away when it ends.
+    until(lambda: engine_run_ended(client, runtime, job_id), "the engine to stop the run")
     fake.release()
     after = accept(client, auth, "after the cancel")
     until(lambda: status_of(client, auth, after) == "succeeded", "the next job")
@@ -112,6 +117,16 @@ def test_cancel_a_running_job_keeps_none_of_its_outputs(
     assert images_of(runtime, job_id) == []
     listed = client.get("/generations", headers=auth, params={"status": "cancelled"}).json()
     assert [item["id"] for item in listed["items"]] == [job_id]
+
+
+def engine_run_ended(client: TestClient, runtime: Runtime, job_id: str) -> bool:
+    """The pool runs no task for the job; procrastinate's job for it is aborted."""
+    queue = runtime.jobs
+    if isinstance(queue, LocalQueue):
+        return queue.pool.worker_of(job_id) is None and queue.pool.running == 0
+    assert isinstance(queue, ProcrastinateQueue)
+    found = client.portal.call(lambda: queue.app.job_manager.list_jobs_async(lock=job_id))  # type: ignore[union-attr]
+    return [job.status for job in found] == ["aborted"]
 
 
 def test_cancel_of_a_finished_job_is_409_naming_its_status_and_unknown_ids_are_404(
