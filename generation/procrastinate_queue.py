@@ -43,8 +43,9 @@ QUEUE_NAME = "generations"
 LIVE = (Status.TODO.value, Status.DOING.value)
 # "Workers seen in the last minute" (/health).
 WORKERS_SEEN_SECONDS = 60.0
-# On stop, running jobs get this long to finish; then they are aborted and another worker's
-# reconciler runs them again (their rows still say `running`).
+# On a worker process's stop (SIGTERM), running jobs get this long to finish; then they are
+# aborted and a reconciler runs them again (their rows still say `running`). An API process
+# that runs jobs (API_RUNS_JOBS) stops them at once, as the in-process pool does.
 SHUTDOWN_GRACE_SECONDS = 10.0
 # Connections procrastinate's own pool may open per process (defers, heartbeats, LISTEN).
 POOL_MAX_SIZE = 8
@@ -67,9 +68,11 @@ class ProcrastinateQueue:
         stall_seconds: float,
         run_job: RunJob | None = None,
         concurrency: int = 0,
+        shutdown_grace: float = SHUTDOWN_GRACE_SECONDS,
     ) -> None:
         """`run_job` and `concurrency` > 0 make this process a worker; without, it only defers."""
         self.engine = engine
+        self.shutdown_grace = shutdown_grace
         self.stall_seconds = stall_seconds
         self.concurrency = concurrency if run_job is not None else 0
         self._run_job = run_job
@@ -112,7 +115,7 @@ class ProcrastinateQueue:
                 # seen by polling, so poll as often as the maintenance loop looks for stalls.
                 fetch_job_polling_interval=self.maintenance_interval,
                 stalled_worker_timeout=self.stall_seconds,
-                shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
+                shutdown_graceful_timeout=self.shutdown_grace,
                 delete_jobs="successful",
             ),
             name="storyloom-procrastinate-worker",
@@ -139,7 +142,7 @@ class ProcrastinateQueue:
         self._maintenance = self._listener = None
         if self._worker is not None:
             # Cancelling run_worker_async is procrastinate's graceful stop: running jobs get
-            # SHUTDOWN_GRACE_SECONDS, then are aborted (their rows are picked up again).
+            # `shutdown_grace` seconds, then are aborted (their rows are picked up again).
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None

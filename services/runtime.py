@@ -32,7 +32,7 @@ from generation.capabilities import resolve_model
 from generation.models import Generation
 from generation.pool import LocalQueue
 from generation.pricing import Price, load_prices
-from generation.procrastinate_queue import ProcrastinateQueue
+from generation.procrastinate_queue import SHUTDOWN_GRACE_SECONDS, ProcrastinateQueue
 from generation.queue import JobQueue
 from generation.runner import FinishHook, JobRunner
 from library.fetcher import Resolver, system_resolver
@@ -208,6 +208,9 @@ class Runtime:
             stall_seconds=settings.job_stall_seconds,
             run_job=runner if concurrency else None,
             concurrency=concurrency,
+            # A worker process finishes what it can on SIGTERM; an API process stops its jobs at
+            # once (like the pool) and the reconciler runs them again.
+            shutdown_grace=SHUTDOWN_GRACE_SECONDS if self.worker_concurrency else 0.0,
         )
 
     async def _watch_jobs(self, local: LocalQueue) -> None:
