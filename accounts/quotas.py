@@ -1,7 +1,8 @@
 """Workspace caps on spending: at most N active jobs, and an optional daily image quota.
 
-Both are checked inside the job-insert write transaction (`BEGIN IMMEDIATE`), so two racing
-requests are serialised by SQLite's write lock and cannot both slip under a cap.
+Both are checked inside the job-insert write transaction, after the caller took the workspace
+row lock (`storage.locks.lock_workspace`: SQLite's `BEGIN IMMEDIATE` already serialises writers,
+PostgreSQL needs the row lock), so two racing requests cannot both slip under a cap.
 
 The day is the UTC day of `clock()` (the app's injectable clock), and a job belongs to the day
 it was accepted. Its requested `n` counts while it is queued, running or succeeded; a failed

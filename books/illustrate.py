@@ -37,7 +37,7 @@ from generation.models import Generation, JobStatus
 from generation.pricing import Price, estimate_before
 from generation.service import new_job
 from storage.db import write_transaction
-from storage.locks import lock_workspace
+from storage.locks import lock_row, lock_workspace
 
 
 @dataclass
@@ -225,6 +225,7 @@ def accept(
     try:
         with write_transaction(session):
             lock_workspace(session, caller.workspace_id)  # the quota and the key: one writer at once
+            lock_row(session, Book, book_id)  # the page list, as page edits take it (after the workspace)
             book = service.get_book(session, caller.workspace_id, book_id)
             if idempotency_key is not None:
                 replay = _replay(session, caller, idempotency_key, body_hash, book, base)

@@ -35,6 +35,7 @@ from generation.models import Generation, JobStatus
 from generation.schemas import CharacterRef
 from library import service as library
 from library.models import Image
+from storage.locks import lock_row
 from storage.timeutil import utcnow
 
 
@@ -194,6 +195,7 @@ def _characters(session: Session, ids: Iterable[int]) -> list[Character]:
 
 
 def add_page(session: Session, book: Book, data: PageCreate) -> Page:
+    lock_row(session, Book, book.id)  # type: ignore[arg-type]  # positions follow the page list
     if not data.text and not data.scene:
         raise InvalidInput("a page needs its text or a scene to draw", field="text")
     check_images(session, book.workspace_id, data.reference_images, "reference_images")
@@ -223,6 +225,7 @@ def add_page(session: Session, book: Book, data: PageCreate) -> Page:
 
 def import_manuscript(session: Session, book: Book, text: str, *, replace: bool) -> list[Page]:
     """One page per block, appended (or replacing every page); characters found by cast name."""
+    lock_row(session, Book, book.id)  # type: ignore[arg-type]  # positions follow the page list
     blocks = manuscript.split_pages(text)
     names = _cast_names(session, book)
     if replace:
@@ -249,6 +252,8 @@ def import_manuscript(session: Session, book: Book, text: str, *, replace: bool)
 
 def update_page(session: Session, book: Book, page: Page, data: PageUpdate) -> Page:
     changes = data.model_dump(exclude_unset=True)
+    if changes.get("position") is not None:  # before any write: the lock comes first
+        lock_row(session, Book, book.id)  # type: ignore[arg-type]  # positions follow the page list
     if "text" in changes:
         page.text = changes["text"] or ""
     if "scene" in changes:
@@ -287,6 +292,7 @@ def _delete_page_rows(session: Session, book: Book, page: Page) -> None:
 
 
 def delete_page(session: Session, book: Book, page: Page) -> None:
+    lock_row(session, Book, book.id)  # type: ignore[arg-type]  # positions follow the page list
     _delete_page_rows(session, book, page)
     session.flush()
     _renumber(session, pages_of(session, book.id))  # type: ignore[arg-type]
@@ -296,6 +302,7 @@ def delete_page(session: Session, book: Book, page: Page) -> None:
 
 def set_order(session: Session, book: Book, page_ids: list[int]) -> None:
     """Reorder with one call: every page of the book exactly once, else a 422 naming the id."""
+    lock_row(session, Book, book.id)  # type: ignore[arg-type]  # positions follow the page list
     pages = {p.id: p for p in pages_of(session, book.id)}  # type: ignore[arg-type]
     seen: set[int] = set()
     for index, page_id in enumerate(page_ids):

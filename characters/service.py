@@ -13,7 +13,7 @@ from characters.schemas import CharacterCreate, CharacterRead, CharacterUpdate
 from errors import Conflict, InvalidInput, NotFound
 from generation.capabilities import MAX_CHARACTER_REFERENCES
 from library.models import Image, ImageCharacter
-from storage.locks import lock_workspace
+from storage.locks import lock_row, lock_workspace
 from storage.timeutil import utcnow
 
 
@@ -140,12 +140,6 @@ def images_by_number(session: Session, workspace_id: int, numbers: list[int], fi
     return [found[number] for number in numbers]
 
 
-def lock_references(session: Session, character: Character) -> None:
-    """Hold the character row while its list changes: the length cap and the positions depend on
-    the list as it is (a no-op on SQLite, whose write lock already serialises writers)."""
-    session.exec(select(Character.id).where(Character.id == character.id).with_for_update(key_share=True))
-
-
 def _check_list_length(character: Character, count: int, field: str) -> None:
     if count > MAX_CHARACTER_REFERENCES:
         raise InvalidInput(
@@ -160,7 +154,7 @@ def set_references(
     session: Session, character: Character, numbers: list[int], *, field: str = "numbers"
 ) -> None:
     """Replace the character's reference list with these library images, in this order."""
-    lock_references(session, character)
+    lock_row(session, Character, character.id)  # type: ignore[arg-type]  # the cap and positions
     _check_list_length(character, len(numbers), field)
     if len(set(numbers)) != len(numbers):
         duplicate = next(n for i, n in enumerate(numbers) if n in numbers[:i])
@@ -178,7 +172,7 @@ def append_references(
     session: Session, character: Character, image_ids: list[int], *, field: str = "files"
 ) -> None:
     """Add images to the end of the character's list, skipping ones it already has."""
-    lock_references(session, character)
+    lock_row(session, Character, character.id)  # type: ignore[arg-type]  # the cap and positions
     rows = session.exec(
         select(CharacterReference.image_id, CharacterReference.position).where(
             CharacterReference.character_id == character.id

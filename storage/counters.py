@@ -1,9 +1,9 @@
 """The workspace's counters, in SQL: image numbers handed out once, and the library's version.
 
 Both live on the `workspace` row and change by one UPDATE inside the caller's write transaction
-(`storage.db.write_transaction`), so racing writers queue on the row (SQLite's write lock) and
-never see the same value. `UPDATE … RETURNING` is what makes it one statement; it is the
-database-specific part, kept here, in storage/.
+(`storage.db.write_transaction`), so racing writers queue on the row (SQLite's write lock; the
+row lock the UPDATE takes on PostgreSQL) and never see the same value. `UPDATE … RETURNING` is
+what makes it one statement; it is the database-specific part, kept here, in storage/.
 """
 
 from __future__ import annotations

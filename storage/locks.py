@@ -10,9 +10,10 @@ writer of that workspace; each later statement sees what the previous holder com
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 
 def _postgresql(session: Session) -> bool:
@@ -31,6 +32,14 @@ def lock_workspace(session: Session, workspace_id: int) -> None:
         session.execute(
             text("SELECT id FROM workspace WHERE id = :id FOR NO KEY UPDATE"), {"id": workspace_id}
         )
+
+
+def lock_row(session: Session, model: Any, row_id: int) -> None:
+    """Hold one row (a character, a book) while a list that hangs off it changes: a length cap and
+    positions computed from the list as it is stay right. `FOR NO KEY UPDATE` for the reason
+    above; SQLAlchemy leaves the clause out on SQLite, where the write lock already serialises.
+    """
+    session.exec(select(model.id).where(model.id == row_id).with_for_update(key_share=True))
 
 
 def lock_file_keys(session: Session, keys: Iterable[str]) -> None:

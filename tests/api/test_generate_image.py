@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 from api_server import create_app
 from config import Settings
 from generation.capabilities import MODELS
+from generation.procrastinate_queue import SHUTDOWN_GRACE_SECONDS
 from tests.conftest import make_settings, new_key
 from tests.fake_openai import FakeOpenAI
 from tests.imagegen import jpeg, png, upload
@@ -33,6 +34,12 @@ from tests.servers import serve
 KEY = "sk-test-secret"
 SCENE = "Mia opens an umbrella in the rain while Rex shakes himself dry"
 DEADLINE_SECONDS = 15.0
+
+
+# A held upstream call must still be in flight when a stopping procrastinate worker gives up
+# waiting for it (SHUTDOWN_GRACE_SECONDS) and aborts it: with the SDK timing out first, the job
+# would end `upstream_timeout` instead of being resumed at the next start (PostgreSQL runs).
+OUTLASTS_SHUTDOWN = {"openai_timeout_seconds": SHUTDOWN_GRACE_SECONDS * 3}
 
 
 def scene_settings(data_dir: Path, upstream_url: str, **overrides: object) -> Settings:
@@ -433,7 +440,7 @@ def test_wait_false_answers_202_and_the_job_can_be_polled(
 def test_job_running_when_the_server_stops_is_resumed_at_next_start(
     data_dir: Path, fake_upstream: tuple[FakeOpenAI, str], fake: FakeOpenAI
 ) -> None:
-    settings = scene_settings(data_dir, fake_upstream[1])
+    settings = scene_settings(data_dir, fake_upstream[1], **OUTLASTS_SHUTDOWN)
     fake.hold()
     with running(settings) as (client, auth):
         job_id = client.post("/generate-image", headers=auth, json={"prompt": SCENE, "wait": False}).json()[
@@ -454,7 +461,7 @@ def test_job_running_when_the_server_stops_is_resumed_at_next_start(
 def test_job_interrupted_max_attempts_times_fails_as_abandoned(
     data_dir: Path, fake_upstream: tuple[FakeOpenAI, str], fake: FakeOpenAI
 ) -> None:
-    settings = scene_settings(data_dir, fake_upstream[1], max_job_attempts=2)
+    settings = scene_settings(data_dir, fake_upstream[1], max_job_attempts=2, **OUTLASTS_SHUTDOWN)
     fake.hold()
     with running(settings) as (client, auth):
         job_id = client.post("/generate-image", headers=auth, json={"prompt": SCENE, "wait": False}).json()[

@@ -20,9 +20,11 @@ from sqlmodel import Session, select
 
 from api_server import create_app
 from config import Settings
+from generation.capabilities import MAX_CHARACTER_REFERENCES
 from generation.models import Generation
 from tests.conftest import make_settings, new_key
 from tests.fake_openai import FakeOpenAI
+from tests.imagegen import png
 from tests.servers import serve
 
 SCENE = "Mia opens an umbrella in the rain"
@@ -66,7 +68,7 @@ def jobs_in_database(runtime: Any) -> int:
 
 
 def outcome(response: httpx.Response) -> str:
-    if response.status_code in (200, 202):
+    if response.status_code in (200, 201, 202):
         return "admitted"
     return f"{response.status_code} {response.json()['error']['code']}"
 
@@ -146,3 +148,33 @@ def test_racing_creates_of_one_character_name_make_one_character(
         assert {r.json()["error"]["field"] for r in answers if r.status_code == 409} == {"name"}
         listed = httpx.get(f"{url}/characters", headers=auth).json()
         assert listed["total"] == 1
+
+
+def test_racing_page_adds_and_reference_uploads_keep_their_lists_in_order(data_dir: Path) -> None:
+    """A book's page positions and a character's reference list are computed from the list as it
+    is: 20 racing page adds get positions 1..20 once each; 20 racing uploads to one character
+    keep exactly the cap of references and refuse the rest whole (422, nothing stored)."""
+    with served(make_settings(data_dir, **UNLIMITED)) as (url, auth, _):
+        book = httpx.post(f"{url}/books", headers=auth, json={"title": "The boat"}).json()["id"]
+        pages_url = f"{url}/books/{book}/pages"
+        answers = at_once(20, lambda client, i: client.post(pages_url, headers=auth, json={"text": f"p{i}"}))
+        assert {r.status_code for r in answers} == {201}, [r.text for r in answers]
+        pages = httpx.get(f"{url}/books/{book}", headers=auth).json()["pages"]
+        assert sorted(p["number"] for p in pages) == list(range(1, 21))
+        assert sorted(p["text"] for p in pages) == sorted(f"p{i}" for i in range(20))
+
+        mia = httpx.post(f"{url}/characters", headers=auth, json={"name": "Mia", "description": "a girl"})
+        refs = f"{url}/characters/{mia.json()['id']}/references"
+        count = MAX_CHARACTER_REFERENCES + 4
+        answers = at_once(
+            count,
+            lambda client, i: client.post(
+                refs, headers=auth, files=[("files", (f"r{i}.png", png(200 + i), "image/png"))]
+            ),
+        )
+        assert Counter(outcome(r) for r in answers) == {
+            "admitted": MAX_CHARACTER_REFERENCES,
+            "422 too_many_references": 4,
+        }, [r.text for r in answers]
+        kept = httpx.get(f"{url}/characters/{mia.json()['id']}", headers=auth).json()["reference_images"]
+        assert len(kept) == len(set(kept)) == MAX_CHARACTER_REFERENCES
