@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 from api_server import create_app
 from config import Settings
 from generation.capabilities import MODELS
+from generation.procrastinate_queue import SHUTDOWN_GRACE_SECONDS
 from tests.conftest import make_settings, new_key
 from tests.fake_openai import FakeOpenAI
 from tests.imagegen import jpeg, png, upload
@@ -433,7 +434,11 @@ def test_wait_false_answers_202_and_the_job_can_be_polled(
 def test_job_running_when_the_server_stops_is_resumed_at_next_start(
     data_dir: Path, fake_upstream: tuple[FakeOpenAI, str], fake: FakeOpenAI
 ) -> None:
-    settings = scene_settings(data_dir, fake_upstream[1])
+    # The held upstream call must outlast the stop: on procrastinate a stopping worker gives a
+    # running job SHUTDOWN_GRACE_SECONDS (10 s) before aborting it. With the module's 10 s upstream
+    # timeout the call (started first) timed out first and the job ended `failed` instead of
+    # being resumed (seen under load on the shared machine).
+    settings = scene_settings(data_dir, fake_upstream[1], openai_timeout_seconds=SHUTDOWN_GRACE_SECONDS * 3)
     fake.hold()
     with running(settings) as (client, auth):
         job_id = client.post("/generate-image", headers=auth, json={"prompt": SCENE, "wait": False}).json()[
