@@ -50,7 +50,7 @@ cluster-status:
 
 test: install-dev install-local
 	$(BIN)/python -m ruff check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/python -m ruff check .
